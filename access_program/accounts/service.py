@@ -1,0 +1,205 @@
+"""Users, passwords, sign-in bookkeeping and API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+from flask import current_app
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from access_program import audit
+from access_program.accounts.models import ApiToken, Role, Scope, User, new_session_token
+from access_program.audit.service import Actor
+from access_program.db import db, utcnow
+from access_program.errors import Conflict, NotFound, ValidationError
+
+MIN_PASSWORD_LENGTH = 10
+#: Tokens issued by POST /api/v1/auth/token live this long.
+SESSION_TOKEN_TTL = dt.timedelta(days=30)
+#: last_used_at is written at most this often, to keep the hot path read-only.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            "Password too short.",
+            details={"password": [f"Use at least {MIN_PASSWORD_LENGTH} characters."]},
+        )
+
+
+def get_user_by_email(email: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.email == normalize_email(email)))
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user {user_id}.")
+    return user
+
+
+def create_user(
+    actor: Actor, *, email: str, name: str, role: Role | str, password: str | None
+) -> User:
+    """Create an account (staff and admins here; artists via invitations). Audit: user.created."""
+    email = normalize_email(email)
+    role = Role(role)
+    if get_user_by_email(email) is not None:
+        raise Conflict(f"An account for {email} already exists.", code="email_taken")
+    user = User(email=email, name=name.strip(), role=role)
+    if password is not None:
+        check_password_rules(password)
+        user.password_hash = _hash_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record(actor, "user.created", "user", user.id, data={"email": email, "role": role})
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    check_password_rules(password)
+    user.password_hash = _hash_password(password)
+
+
+#: Compared against when the email is unknown, so both failures take the same time.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user for these credentials, or None; never says which part was wrong."""
+    user = get_user_by_email(email)
+    if user is None or user.password_hash is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+def record_sign_in(user: User) -> None:
+    """Audit: user.signed_in."""
+    user.last_login_at = utcnow()
+    audit.record(user.actor, "user.signed_in", "user", user.id, artist_id=_artist_id(user))
+
+
+def sign_out(user: User) -> None:
+    """Rotate the session token, which ends every session of this user. Audit: user.signed_out."""
+    user.session_token = new_session_token()
+    audit.record(user.actor, "user.signed_out", "user", user.id, artist_id=_artist_id(user))
+
+
+def set_user_active(actor: Actor, user: User, active: bool) -> User:
+    """Enable or disable an account; disabling ends its sessions. Audit: user.disabled/enabled."""
+    if user.active == active:
+        return user
+    user.active = active
+    user.session_token = new_session_token()
+    action = "user.enabled" if active else "user.disabled"
+    audit.record(actor, action, "user", user.id, artist_id=_artist_id(user))
+    return user
+
+
+def load_session_user(session_id: str) -> User | None:
+    """Flask-Login loader: ``<id>:<session token>``; a rotated token ends the session."""
+    user_id, _, token = session_id.partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not secrets.compare_digest(user.session_token, token):
+        return None
+    return user
+
+
+def _artist_id(user: User) -> int | None:
+    return user.id if user.role == Role.ARTIST else None
+
+
+def create_token(
+    actor: Actor,
+    *,
+    user: User | None = None,
+    service_name: str | None = None,
+    scopes: list[str] | None = None,
+    name: str | None = None,
+    expires_at: dt.datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """Issue a token; the plain value is returned once and only its hash is kept.
+
+    Audit: token.created.
+    """
+    if (user is None) == (service_name is None):
+        raise ValidationError("A token belongs to a user or to a service, not both.")
+    scopes = scopes or ([Scope.API] if user else [Scope.ACCESS_CHECK])
+    unknown = [s for s in scopes if s not in set(Scope)]
+    if unknown:
+        raise ValidationError(
+            "Unknown scope.", details={"scope": [f"Unknown scope: {', '.join(unknown)}"]}
+        )
+    plain = "eap_" + secrets.token_urlsafe(32)
+    token = ApiToken(
+        name=name or (service_name or (user.email if user else "token")),
+        token_hash=hash_token(plain),
+        prefix=plain[:10],
+        user=user,
+        service_name=service_name,
+        scopes=" ".join(sorted(set(scopes))),
+        expires_at=expires_at,
+    )
+    db.session.add(token)
+    db.session.flush()
+    audit.record(
+        actor,
+        "token.created",
+        "api_token",
+        token.id,
+        artist_id=_artist_id(user) if user else None,
+        data={"name": token.name, "scopes": token.scope_list, "service": service_name},
+    )
+    return token, plain
+
+
+def issue_session_token(user: User) -> tuple[ApiToken, str]:
+    """POST /auth/token: an API token for the signed-in user, valid 30 days."""
+    return create_token(user.actor, user=user, expires_at=utcnow() + SESSION_TOKEN_TTL)
+
+
+def resolve_token(plain: str) -> ApiToken | None:
+    """The usable token for this bearer value, or None (unknown, expired, revoked, disabled).
+
+    One SELECT (token joined with its user); last use is written at most once a minute.
+    """
+    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
+    now = utcnow()
+    if token is None or not token.is_usable(now):
+        return None
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+    return token
+
+
+def revoke_token(actor: Actor, token: ApiToken) -> ApiToken:
+    """Audit: token.revoked."""
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(actor, "token.revoked", "api_token", token.id, data={"name": token.name})
+    return token
+
+
+def list_tokens() -> list[ApiToken]:
+    return list(db.session.scalars(sa.select(ApiToken).order_by(ApiToken.id.desc())))
