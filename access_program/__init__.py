@@ -62,9 +62,11 @@ def register_blueprints(app: Flask) -> None:
     from access_program.audit.routes import bp as audit_pages
     from access_program.cohorts.api import blp as cohorts_api
     from access_program.cohorts.routes import bp as cohorts_pages
+    from access_program.outbox.api import blp as outbox_api
     from access_program.outbox.routes import bp as outbox_pages
+    from access_program.reviews.api import blp as reviews_api
 
-    for blueprint in (accounts_api, cohorts_api, access_api, audit_api):
+    for blueprint in (accounts_api, cohorts_api, access_api, audit_api, reviews_api, outbox_api):
         csrf.exempt(blueprint)  # bearer tokens only, no cookies: CSRF cannot apply
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     for blueprint in (accounts_pages, cohorts_pages, access_pages, audit_pages, outbox_pages):
@@ -140,7 +142,16 @@ def register_commands(app: Flask) -> None:
     from access_program.cohorts.cli import invitations_cli
     from access_program.demo import seed_demo_command
     from access_program.outbox.cli import outbox_cli
+    from access_program.reviews.cli import reviews_cli
 
-    for command in (users_cli, tokens_cli, audit_cli, access_cli, invitations_cli, outbox_cli):
+    for command in (
+        users_cli,
+        tokens_cli,
+        audit_cli,
+        access_cli,
+        invitations_cli,
+        outbox_cli,
+        reviews_cli,
+    ):
         app.cli.add_command(command)
     app.cli.add_command(seed_demo_command)

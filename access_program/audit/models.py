@@ -15,6 +15,7 @@ GENESIS_HASH = "0" * 64
 
 class AuditEvent(db.Model):
     __tablename__ = "audit_events"
+    __table_args__ = (sa.Index("ix_audit_events_subject", "subject_type", "subject_id"),)
 
     #: Gapless sequence number: 1, 2, 3 … (unique, so a forked chain cannot be committed).
     seq: so.Mapped[int] = so.mapped_column(
