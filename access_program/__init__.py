@@ -62,15 +62,42 @@ def register_blueprints(app: Flask) -> None:
     from access_program.audit.routes import bp as audit_pages
     from access_program.cohorts.api import blp as cohorts_api
     from access_program.cohorts.routes import bp as cohorts_pages
+    from access_program.compensation.api import blp as compensation_api
+    from access_program.compensation.routes import bp as compensation_pages
     from access_program.outbox.api import blp as outbox_api
     from access_program.outbox.routes import bp as outbox_pages
+    from access_program.payouts.api import blp as payouts_api
+    from access_program.payouts.routes import bp as payouts_pages
+    from access_program.payouts.webhooks import bp as stripe_webhooks
     from access_program.reviews.api import blp as reviews_api
+    from access_program.reviews.routes import bp as reviews_pages
 
-    for blueprint in (accounts_api, cohorts_api, access_api, audit_api, reviews_api, outbox_api):
+    for blueprint in (
+        accounts_api,
+        cohorts_api,
+        access_api,
+        audit_api,
+        reviews_api,
+        outbox_api,
+        compensation_api,
+        payouts_api,
+    ):
         csrf.exempt(blueprint)  # bearer tokens only, no cookies: CSRF cannot apply
         api.register_blueprint(blueprint, url_prefix="/api/v1")
-    for blueprint in (accounts_pages, cohorts_pages, access_pages, audit_pages, outbox_pages):
+    for blueprint in (
+        accounts_pages,
+        cohorts_pages,
+        access_pages,
+        audit_pages,
+        outbox_pages,
+        reviews_pages,
+        compensation_pages,
+        payouts_pages,
+    ):
         app.register_blueprint(blueprint)
+    # Stripe signs its webhooks; there is no session cookie to protect with CSRF.
+    csrf.exempt(stripe_webhooks)
+    app.register_blueprint(stripe_webhooks)
 
     @app.get("/healthz")
     def healthz():
@@ -142,6 +169,7 @@ def register_commands(app: Flask) -> None:
     from access_program.cohorts.cli import invitations_cli
     from access_program.demo import seed_demo_command
     from access_program.outbox.cli import outbox_cli
+    from access_program.payouts.emulator import stripe_emulator_command
     from access_program.reviews.cli import reviews_cli
 
     for command in (
@@ -155,3 +183,4 @@ def register_commands(app: Flask) -> None:
     ):
         app.cli.add_command(command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(stripe_emulator_command)

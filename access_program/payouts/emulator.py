@@ -45,10 +45,11 @@ from typing import Any, Literal
 
 import click
 import stripe
-from flask import Flask, Response, redirect, request
+from flask import Flask, redirect, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Response
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ _ONBOARDING_REQUIREMENTS = (
     "tos_acceptance.date",
     "tos_acceptance.ip",
 )
+# Webhooks go straight to their endpoint (a local app), never through an HTTP proxy.
+_WEBHOOK_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _FAULT_FIELDS = frozenset(
     {
         "fail_next",
@@ -243,33 +246,31 @@ class Params:
                 )
         self.values = values
 
-    def _present(self, name: str, required: bool) -> Any:
-        value = self.values.get(name)
-        if value is None or value == "":
-            if required:
-                raise _invalid(f"Missing required param: {name}.", name, code="parameter_missing")
-            return None
-        return value
+    def given(self, name: str) -> bool:
+        """Tell whether ``name`` was sent with a value (an empty string means unset)."""
+        return self.values.get(name) not in (None, "")
 
-    def string(self, name: str, *, required: bool = False) -> str | None:
-        """Return a string parameter (``None`` when absent or empty)."""
-        value = self._present(name, required)
-        if value is not None and not isinstance(value, str):
+    def required_string(self, name: str) -> str:
+        """Return a string parameter that must be present."""
+        if not self.given(name):
+            raise _invalid(f"Missing required param: {name}.", name, code="parameter_missing")
+        value = self.values[name]
+        if not isinstance(value, str):
             raise _invalid(f"Invalid string: {value!r}", name)
         return value
 
-    def integer(
-        self, name: str, *, required: bool = False, minimum: int = 1, maximum: int | None = None
-    ) -> int | None:
-        """Return an integer parameter within ``[minimum, maximum]``."""
-        value = self.string(name, required=required)
-        if value is None:
-            return None
+    def string(self, name: str) -> str | None:
+        """Return an optional string parameter."""
+        return self.required_string(name) if self.given(name) else None
+
+    def required_integer(self, name: str, *, maximum: int | None = None) -> int:
+        """Return a positive integer parameter (at most ``maximum``) that must be present."""
+        value = self.required_string(name)
         if not re.fullmatch(r"-?\d+", value):
             raise _invalid(f"Invalid integer: {value}", name, code="parameter_invalid_integer")
         number = int(value)
-        if number < minimum or (maximum is not None and number > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
+        if number < 1 or (maximum is not None and number > maximum):
+            bound = f"between 1 and {maximum}" if maximum else "at least 1"
             raise _invalid(
                 f"Invalid integer: {value}. {name} must be {bound}.",
                 name,
@@ -277,18 +278,22 @@ class Params:
             )
         return number
 
+    def integer(self, name: str, *, maximum: int | None = None) -> int | None:
+        """Return an optional positive integer parameter."""
+        return self.required_integer(name, maximum=maximum) if self.given(name) else None
+
     def currency(self, name: str) -> str:
         """Return a required three-letter currency code, lowercased as Stripe stores it."""
-        value = str(self.string(name, required=True)).lower()
+        value = self.required_string(name).lower()
         if not _CURRENCY.match(value):
             raise _invalid(f"Invalid currency: {value}.", name)
         return value
 
     def metadata(self) -> dict[str, str]:
         """Return the ``metadata`` string map (empty values are dropped, as on Stripe)."""
-        value = self.values.get("metadata")
-        if value is None or value == "":
+        if not self.given("metadata"):
             return {}
+        value = self.values["metadata"]
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise _invalid("Invalid hash: metadata must map keys to strings.", "metadata")
         if len(value) > METADATA_MAX_KEYS:
@@ -416,6 +421,17 @@ def _count(spec: Mapping[str, Any], name: str) -> int:
     return value
 
 
+def _json_response(
+    status: int, body: bytes, request_id: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """Return an API response with Stripe's headers."""
+    response = Response(body, status=status, mimetype="application/json")
+    response.headers["Request-Id"] = request_id
+    response.headers["Stripe-Version"] = API_VERSION
+    response.headers.update(headers or {})
+    return response
+
+
 def _list_object(data: list[JSON], has_more: bool, url: str) -> JSON:
     """Return a Stripe list object."""
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
@@ -530,7 +546,7 @@ class StripeEmulator:
         try:
             return self._handle(endpoint, args, request_id)
         except ApiError as error:
-            return self._respond(error.status, _dump(error.body()), request_id)
+            return _json_response(error.status, _dump(error.body()), request_id)
 
     def _handle(self, endpoint: _Endpoint, args: dict[str, str], request_id: str) -> Response:
         fault = self._take_fault("fail", request.path)
@@ -568,7 +584,7 @@ class StripeEmulator:
         self._send_webhooks()
         if endpoint.droppable and status == 200 and self._take_fault("drop", request.path):
             _drop_connection()
-        return self._respond(status, body, request_id, headers)
+        return _json_response(status, body, request_id, headers)
 
     def _execute(
         self,
@@ -645,7 +661,7 @@ class StripeEmulator:
             "Idempotent-Replayed": "true",
             "Original-Request": record.request_id,
         }
-        return self._respond(status, body, request_id, headers)
+        return _json_response(status, body, request_id, headers)
 
     def _finish_idempotent(self, scope: tuple[str, str], saved: tuple[int, bytes] | None) -> None:
         """Save the key's first response, or forget the key when the endpoint did not run."""
@@ -667,22 +683,12 @@ class StripeEmulator:
                     return fault
         return None
 
-    @staticmethod
-    def _respond(
-        status: int, body: bytes, request_id: str, headers: Mapping[str, str] | None = None
-    ) -> Response:
-        response = Response(body, status=status, mimetype="application/json")
-        response.headers["Request-Id"] = request_id
-        response.headers["Stripe-Version"] = API_VERSION
-        response.headers.update(headers or {})
-        return response
-
     # API handlers (called with the lock held) ------------------------------------------------
 
     def create_account(self, call: Call) -> JSON:
         """``POST /v1/accounts``: create an Express connected account, not yet onboarded."""
         params = call.params
-        account_type = params.string("type", required=True)
+        account_type = params.required_string("type")
         if account_type != "express":
             raise _invalid(
                 f"Invalid type: {account_type}. The Stripe emulator models Express accounts only.",
@@ -778,10 +784,10 @@ class StripeEmulator:
     def create_account_link(self, call: Call) -> JSON:
         """``POST /v1/account_links``: a single-use link to the emulator's onboarding page."""
         params = call.params
-        account_id = str(params.string("account", required=True))
-        refresh_url = params.string("refresh_url", required=True)
-        return_url = params.string("return_url", required=True)
-        link_type = params.string("type", required=True)
+        account_id = params.required_string("account")
+        refresh_url = params.required_string("refresh_url")
+        return_url = params.required_string("return_url")
+        link_type = params.required_string("type")
         if link_type not in ("account_onboarding", "account_update"):
             raise _invalid(
                 f"Invalid type: must be one of account_onboarding or account_update, not"
@@ -811,9 +817,9 @@ class StripeEmulator:
     def create_transfer(self, call: Call) -> JSON:
         """``POST /v1/transfers``: move money from the platform balance to a connected account."""
         params = call.params
-        amount = int(params.integer("amount", required=True) or 0)
+        amount = params.required_integer("amount")
         currency = params.currency("currency")
-        destination = str(params.string("destination", required=True))
+        destination = params.required_string("destination")
         transfer_group = params.string("transfer_group")
         description = params.string("description")
         metadata = params.metadata()
@@ -1105,7 +1111,7 @@ class StripeEmulator:
             },
         )
         try:
-            with urllib.request.urlopen(delivery, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+            with _WEBHOOK_OPENER.open(delivery, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
                 return 200 <= response.status < 300
         except urllib.error.HTTPError as error:
             error.close()
@@ -1205,9 +1211,6 @@ _ONBOARDING_PAGE = """<!doctype html>
 </html>
 """
 
-_TRANSFER_PARAMS = frozenset(
-    {"amount", "currency", "description", "destination", "metadata", "transfer_group"}
-)
 _ENDPOINTS = (
     _Endpoint(
         "POST",
@@ -1223,7 +1226,13 @@ _ENDPOINTS = (
         frozenset({"account", "refresh_url", "return_url", "type"}),
     ),
     _Endpoint(
-        "POST", "/v1/transfers", StripeEmulator.create_transfer, _TRANSFER_PARAMS, droppable=True
+        "POST",
+        "/v1/transfers",
+        StripeEmulator.create_transfer,
+        frozenset(
+            {"amount", "currency", "description", "destination", "metadata", "transfer_group"}
+        ),
+        droppable=True,
     ),
     _Endpoint(
         "GET",
@@ -1308,7 +1317,7 @@ def create_emulator_app(
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
-        return StripeEmulator._respond(error.status, _dump(error.body()), _new_id("req", 14))
+        return _json_response(error.status, _dump(error.body()), _new_id("req", 14))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response | HTTPException:

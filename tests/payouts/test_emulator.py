@@ -31,11 +31,11 @@ REFRESH_URL = "http://app.test/payouts/stripe/refresh"
 ClientFactory = Callable[..., stripe.StripeClient]
 
 
-def _create_account(client: stripe.StripeClient, email: str = "artist@example.com") -> Any:
+def _create_account(client: stripe.StripeClient) -> Any:
     return client.v1.accounts.create(
         params={
             "type": "express",
-            "email": email,
+            "email": "artist@example.com",
             "country": "US",
             "capabilities": {"transfers": {"requested": True}},
             "metadata": {"artist_id": "7"},

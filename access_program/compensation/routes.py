@@ -1,0 +1,7 @@
+"""Compensation pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("compensation", __name__)
