@@ -46,11 +46,17 @@ class Config:
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "sk_test_emulator")
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_emulator")
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE")
+    #: Seconds per Stripe HTTP call (the SDK's default 80 s is far too long for a payout run).
+    STRIPE_TIMEOUT = float(os.environ.get("STRIPE_TIMEOUT", "20"))
+    #: The SDK's own retries (same idempotency key) for connection errors, 409 and 5xx.
+    STRIPE_MAX_RETRIES = int(os.environ.get("STRIPE_MAX_RETRIES", "2"))
     TESTING = False
 
 
 class DevelopmentConfig(Config):
     DEBUG = False
+    # `make run` starts the Stripe emulator here.
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:12111")
 
 
 class TestingConfig(Config):

@@ -6,10 +6,13 @@ elsewhere they are pages in the site layout.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from access_program.db import db
@@ -150,8 +153,51 @@ def register_error_handlers(app: Flask) -> None:
                 response.headers["Retry-After"] = str(retry)
         return response
 
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(sa.exc.DataError)
+    def handle_out_of_range(exc: Exception):
+        # A value the schemas let through but the database cannot take (a page number beyond
+        # 64 bits, an over-long string): the client's doing, so a 422 rather than a 500.
+        log.warning("value out of range on %s %s: %s", request.method, request.path, exc)
+        db.session.rollback()
+        return error_response(
+            422, "validation_error", "A value in the request is too large or too long."
+        )
+
+    @app.errorhandler(StaleDataError)
+    @app.errorhandler(sa.exc.IntegrityError)
+    def handle_concurrent_change(exc: Exception):
+        # Another request changed the same row first (optimistic version check) or took the
+        # same unique slot: the client should reload, not see a 500.
+        log.info("concurrent change on %s %s: %s", request.method, request.path, exc)
+        db.session.rollback()
+        return error_response(
+            409, "conflict", "Someone changed this at the same time. Reload and try again."
+        )
+
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
         return error_response(500, "internal_error", MESSAGES[500])
+
+    @app.errorhandler(RecursionError)
+    def handle_recursion(exc: RecursionError):
+        # The JSON parser recurses once per nesting level: "[[[[…" a hundred thousand deep is
+        # the client's malformed body (400); any other recursion is our bug (500).
+        if _json_body_too_deep():
+            db.session.rollback()
+            return error_response(400, "bad_request", "The JSON body is nested too deeply.")
+        return handle_unexpected(exc)
+
+
+def _json_body_too_deep() -> bool:
+    if not request.is_json:
+        return False
+    try:
+        json.loads(request.get_data(cache=True))
+    except RecursionError:
+        return True
+    except ValueError:
+        return False
+    return False

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, request_started
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from flask_sqlalchemy.session import Session as FlaskSession
 from itsdangerous import URLSafeTimedSerializer
 
 from access_program import create_app
@@ -67,6 +68,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+class _ConnectionSession(FlaskSession):
+    """Flask-SQLAlchemy's session picks the engine itself and would ignore ``bind``: without
+    this, every test's commits were real and nothing was rolled back."""
+
+    def get_bind(self, *args, **kwargs):
+        return self.bind
+
+
 @pytest.fixture
 def db(app) -> Iterator:
     """The app's session bound to one connection whose outer transaction is rolled back:
@@ -75,12 +84,24 @@ def db(app) -> Iterator:
         connection = _db.engine.connect()
         outer = connection.begin()
         session = _db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+            {
+                "bind": connection,
+                "join_transaction_mode": "create_savepoint",
+                "class_": _ConnectionSession,
+            }
         )
         original, _db.session = _db.session, session
+
+        def settle(sender, **extra):
+            # Setup made by factories becomes durable (a released savepoint) before each request,
+            # so a refused request's rollback undoes only what that request did.
+            session.commit()
+
+        request_started.connect(settle, app)
         try:
             yield _db
         finally:
+            request_started.disconnect(settle, app)
             session.remove()
             _db.session = original
             outer.rollback()
@@ -151,6 +172,24 @@ def pages(app, client) -> Pages:
 @pytest.fixture
 def login_as(pages):
     return pages.login
+
+
+@pytest.fixture(autouse=True)
+def fresh_user_per_request(app):
+    """Load the signed-in user anew in every request, as in production.
+
+    The ``db`` fixture keeps one app context open for the whole test and requests reuse it, so
+    Flask-Login's cached ``g._login_user`` would carry one browser's user into the next request
+    of another browser (or past a sign-out). Applies to every test.
+    """
+    from flask import g, request_started
+
+    def forget(sender, **extra):
+        g.pop("_login_user", None)
+
+    request_started.connect(forget, app)
+    yield
+    request_started.disconnect(forget, app)
 
 
 class Api:
