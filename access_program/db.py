@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import orm as so
 
@@ -77,7 +78,15 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 @sa.event.listens_for(sa.engine.Engine, "begin")
 def _sqlite_begin(connection: sa.engine.Connection) -> None:
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        # A writer takes the write lock up front, so concurrent writers queue (busy_timeout)
+        # instead of failing when a read transaction later tries to write.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _expects_writes() else "BEGIN")
+
+
+def _expects_writes() -> bool:
+    if has_request_context():
+        return request.method not in ("GET", "HEAD", "OPTIONS")
+    return True
 
 
 def is_postgres() -> bool:

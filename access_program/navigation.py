@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import request, url_for
+from werkzeug.routing import BuildError
 
 from access_program.accounts.models import Role, User
 
@@ -18,29 +19,38 @@ class NavItem:
 
 ARTIST_NAV = [
     ("Dashboard", "access.dashboard"),
+    ("Requests", "reviews.my_requests"),
     ("Terms", "cohorts.my_terms"),
     ("My record", "audit.my_record"),
 ]
-STAFF_NAV = [("Artists", "access.artists")]
+STAFF_NAV = [
+    ("Review queue", "reviews.queue"),
+    ("Artists", "access.artists"),
+]
 ADMIN_NAV = [
     ("Cohorts", "cohorts.cohorts"),
     ("Terms", "cohorts.terms_list"),
     ("Artists", "access.artists"),
+    ("Review queue", "reviews.queue"),
     ("Pauses", "access.pauses"),
     ("Audit log", "audit.events"),
     ("Outbox", "outbox.messages"),
     ("Users & tokens", "accounts.users"),
 ]
+NAV = {Role.ARTIST: ARTIST_NAV, Role.STAFF: STAFF_NAV, Role.ADMIN: ADMIN_NAV}
 
 
 def nav_items(user: User | None) -> list[NavItem]:
+    """The entries for this user's role; an entry whose page is not registered is left out,
+    so the layout never links to a page that does not exist."""
     if user is None:
         return []
-    entries = {Role.ARTIST: ARTIST_NAV, Role.STAFF: STAFF_NAV, Role.ADMIN: ADMIN_NAV}[
-        Role(user.role)
-    ]
     items = []
-    for label, endpoint in entries:
-        url = url_for(endpoint)
-        items.append(NavItem(label, url, request.path == url or request.path.startswith(url + "/")))
+    for label, endpoint in NAV[Role(user.role)]:
+        try:
+            url = url_for(endpoint)
+        except BuildError:
+            continue
+        active = request.path == url or request.path.startswith(url + "/")
+        items.append(NavItem(label, url, active))
     return items

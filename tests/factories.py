@@ -21,6 +21,8 @@ from access_program.cohorts.models import (
     TermsAcceptance,
 )
 from access_program.db import db, utcnow
+from access_program.payouts.models import Payout, PayoutAccount, PayoutRun
+from access_program.reviews.models import Submission
 
 PASSWORD = "correct horse battery"
 _PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
@@ -221,3 +223,87 @@ class ApiTokenFactory(BaseFactory):
         obj = super()._create(model_class, *args, **kwargs)
         obj.plain = plain
         return obj
+
+
+class SubmissionFactory(BaseFactory):
+    """An output-approval request, ``submitted`` with its deadline running, by an active member
+    (``membership=...`` to choose whose). ``overdue=True``: submitted long enough ago that the
+    deadline has passed. ``claimed_by=staff_user``: in review, claimed by that reviewer."""
+
+    class Meta:
+        model = Submission
+        exclude = ("membership",)
+
+    membership = factory.SubFactory(MembershipFactory)
+    artist = factory.LazyAttribute(lambda o: o.membership.user)
+    cohort = factory.LazyAttribute(lambda o: o.membership.cohort)
+    terms = factory.LazyAttribute(lambda o: o.membership.accepted_terms)
+    title = factory.Sequence(lambda n: f"Output {n}")
+    description = "A short film made with the tool."
+    output_ref = factory.Sequence(lambda n: f"gen://outputs/{n}")
+    intended_use = "festival"
+    venue = "Berlinale"
+    submitted_at = factory.LazyFunction(utcnow)
+    created_at = factory.LazyAttribute(lambda o: o.submitted_at)
+    due_at = factory.LazyAttribute(
+        lambda o: o.submitted_at + dt.timedelta(hours=o.membership.cohort.review_hours)
+    )
+    queue_at = factory.LazyAttribute(lambda o: o.due_at)
+    claimed_by = None
+    claimed_at = factory.LazyAttribute(lambda o: utcnow() if o.claimed_by else None)
+
+    class Params:
+        overdue = factory.Trait(
+            submitted_at=factory.LazyFunction(lambda: utcnow() - dt.timedelta(days=30))
+        )
+
+    @factory.lazy_attribute
+    def status(self):
+        return "in_review" if self.claimed_by is not None else "submitted"
+
+
+class PayoutAccountFactory(BaseFactory):
+    """An artist's Stripe account, not onboarded; ``ready=True``: payouts enabled."""
+
+    class Meta:
+        model = PayoutAccount
+
+    artist = factory.SubFactory(UserFactory)
+    stripe_account_id = factory.Sequence(lambda n: f"acct_test{n:012d}")
+
+    class Params:
+        ready = factory.Trait(
+            payouts_enabled=True, details_submitted=True, transfers_capability="active"
+        )
+
+
+class PayoutRunFactory(BaseFactory):
+    class Meta:
+        model = PayoutRun
+
+    status = "executing"
+
+
+class PayoutFactory(BaseFactory):
+    """A payout in its own run, ``submitted`` by default; ``paid=True`` adds a transfer id (the
+    ledger debit is the test's to write)."""
+
+    class Meta:
+        model = Payout
+
+    run = factory.SubFactory(PayoutRunFactory)
+    artist = factory.SubFactory(UserFactory)
+    destination = factory.Sequence(lambda n: f"acct_dest{n:012d}")
+    amount_minor = 5000
+    currency = "USD"
+    status = "submitted"
+    idempotency_key = factory.Sequence(lambda n: f"payout-test-{n}")
+    transfer_group = factory.Sequence(lambda n: f"payout-group-test-{n}")
+    submitted_at = factory.LazyFunction(utcnow)
+
+    class Params:
+        paid = factory.Trait(
+            status="paid",
+            transfer_id=factory.Sequence(lambda n: f"tr_test{n:020d}"),
+            paid_at=factory.LazyFunction(utcnow),
+        )

@@ -62,4 +62,6 @@ class Me(MethodView):
     def get(self):
         """The caller's own account, and for artists their access status and pauses."""
         user = api_user()
-        return {**UserSchema().dump(user), **artist_status(user)}
+        # Raw attributes (not UserSchema().dump): MeSchema serializes them once.
+        account = {name: getattr(user, name) for name in UserSchema().fields}
+        return {**account, **artist_status(user)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
 import click
@@ -10,7 +11,7 @@ from flask.cli import AppGroup
 from access_program.accounts import service
 from access_program.accounts.models import Role, Scope
 from access_program.audit.service import Actor
-from access_program.db import unit_of_work
+from access_program.db import unit_of_work, utcnow
 from access_program.errors import DomainError
 
 users_cli = AppGroup("users", help="Staff and admin accounts.")
@@ -22,7 +23,9 @@ CLI_ACTOR = Actor.system("cli")
 def _read_password() -> str:
     if sys.stdin.isatty():
         return click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return sys.stdin.readline().rstrip("\n")
+    # Piped in (`echo "$PASSWORD" | flask users create-admin …`): the first line, without its
+    # line ending (CRLF too).
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _create(email: str, name: str | None, role: Role) -> None:
@@ -52,7 +55,7 @@ def create_admin(email: str, name: str | None) -> None:
 
 @users_cli.command("create")
 @click.argument("email")
-@click.option("--role", type=click.Choice([Role.STAFF, Role.ADMIN]), required=True)
+@click.option("--role", type=click.Choice([Role.STAFF.value, Role.ADMIN.value]), required=True)
 @click.option("--name", help="Display name (default: the part before @).")
 def create(email: str, role: str, name: str | None) -> None:
     """Create a staff or admin account; artists join through invitations."""
@@ -64,7 +67,18 @@ def create(email: str, role: str, name: str | None) -> None:
 @click.option("--service", "service_name", help="A service principal, e.g. the generation tool.")
 @click.option("--scope", "scopes", multiple=True, type=click.Choice([s.value for s in Scope]))
 @click.option("--name", help="A label for the token.")
-def create_token(email: str | None, service_name: str | None, scopes: tuple, name: str | None):
+@click.option(
+    "--expires-days",
+    type=click.IntRange(min=1, max=3650),
+    help="Expire after this many days (default: never).",
+)
+def create_token(
+    email: str | None,
+    service_name: str | None,
+    scopes: tuple,
+    name: str | None,
+    expires_days: int | None,
+):
     """Create an API token; the token is printed once, as the last line."""
     if bool(email) == bool(service_name):
         raise click.UsageError("Give exactly one of --email or --service.")
@@ -81,8 +95,10 @@ def create_token(email: str | None, service_name: str | None, scopes: tuple, nam
                 service_name=service_name,
                 scopes=list(scopes) or None,
                 name=name,
+                expires_at=utcnow() + dt.timedelta(days=expires_days) if expires_days else None,
             )
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(f"Token {token.id} ({token.name}) with scopes: {token.scopes}")
+    expiry = f", expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else ""
+    click.echo(f"Token {token.id} ({token.name}) with scopes: {token.scopes}{expiry}")
     click.echo(plain)

@@ -6,18 +6,35 @@ from access_program.accounts.models import Role, Scope
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email()])
-    password = PasswordField("Password", validators=[DataRequired()])
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired(message="Enter your email address."),
+            Email(message="Enter an email address like name@example.org."),
+        ],
+    )
+    password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
 
 
 class UserForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email()])
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired(message="Enter their email address."),
+            Email(message="Enter an email address like name@example.org."),
+        ],
+    )
+    name = StringField(
+        "Name", validators=[DataRequired(message="Enter their name."), Length(max=120)]
+    )
     role = SelectField("Role", choices={Role.STAFF.value: "Staff", Role.ADMIN.value: "Admin"})
     password = PasswordField(
         "Initial password",
-        validators=[DataRequired(), Length(min=10)],
-        description="At least 10 characters. Share it privately; they can change it later.",
+        validators=[
+            DataRequired(message="Enter an initial password."),
+            Length(min=10, message="Use at least 10 characters."),
+        ],
+        description="At least 10 characters. Share it with them privately.",
     )
 
 
@@ -31,7 +48,7 @@ class TokenForm(FlaskForm):
     scopes = SelectMultipleField(
         "Scopes",
         choices={s.value: s.value for s in Scope},
-        validators=[DataRequired()],
+        validators=[DataRequired(message="Choose at least one scope.")],
         default=[Scope.ACCESS_CHECK.value],
     )
 

@@ -3,11 +3,18 @@
 from marshmallow import Schema, fields, validate
 
 from access_program.accounts.models import Role
+from access_program.accounts.service import MAX_EMAIL_LENGTH, MIN_PASSWORD_LENGTH
+
+#: Longer values are refused (422) before they reach the database or the password hasher.
+MAX_EMAIL = MAX_EMAIL_LENGTH
+MAX_PASSWORD = 1024
 
 
 class TokenRequestSchema(Schema):
-    email = fields.Email(required=True)
-    password = fields.String(required=True, load_only=True)
+    email = fields.Email(required=True, validate=validate.Length(max=MAX_EMAIL))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=MAX_PASSWORD)
+    )
 
 
 class TokenIssuedSchema(Schema):
@@ -16,10 +23,17 @@ class TokenIssuedSchema(Schema):
 
 
 class UserCreateSchema(Schema):
-    email = fields.Email(required=True)
+    email = fields.Email(required=True, validate=validate.Length(max=MAX_EMAIL))
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    role = fields.String(required=True, validate=validate.OneOf([Role.STAFF, Role.ADMIN]))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=10))
+    #: Artists join only through invitations.
+    role = fields.String(
+        required=True, validate=validate.OneOf([Role.STAFF.value, Role.ADMIN.value])
+    )
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD),
+    )
 
 
 class UserSchema(Schema):

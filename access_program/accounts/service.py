@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 
 import sqlalchemy as sa
@@ -23,8 +24,20 @@ SESSION_TOKEN_TTL = dt.timedelta(days=30)
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
+#: Deliberately loose (the API's schema is stricter); it keeps obvious junk out of the CLI.
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL_LENGTH = 254
+
+
 def normalize_email(email: str) -> str:
     return email.strip().lower()
+
+
+def check_email(email: str) -> None:
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(email):
+        raise ValidationError(
+            "Invalid email address.", details={"email": ["Enter a valid email address."]}
+        )
 
 
 def hash_token(token: str) -> str:
@@ -60,6 +73,9 @@ def create_user(
     """Create an account (staff and admins here; artists via invitations). Audit: user.created."""
     email = normalize_email(email)
     role = Role(role)
+    check_email(email)
+    if not name.strip():
+        raise ValidationError("A name is required.", details={"name": ["Give a display name."]})
     if get_user_by_email(email) is not None:
         raise Conflict(f"An account for {email} already exists.", code="email_taken")
     user = User(email=email, name=name.strip(), role=role)
@@ -68,7 +84,14 @@ def create_user(
         user.password_hash = _hash_password(password)
     db.session.add(user)
     db.session.flush()
-    audit.record(actor, "user.created", "user", user.id, data={"email": email, "role": role})
+    audit.record(
+        actor,
+        "user.created",
+        "user",
+        user.id,
+        artist_id=_artist_id(user),
+        data={"email": email, "role": role},
+    )
     return user
 
 
@@ -77,15 +100,23 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = _hash_password(password)
 
 
-#: Compared against when the email is unknown, so both failures take the same time.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+#: Hashes compared against when the email is unknown, so both failures take the same time;
+#: one per hashing method, made with the method the real hashes use.
+_DUMMY_HASHES: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash(secrets.token_hex(16), method=method)
+    return _DUMMY_HASHES[method]
 
 
 def authenticate(email: str, password: str) -> User | None:
     """The user for these credentials, or None; never says which part was wrong."""
     user = get_user_by_email(email)
     if user is None or user.password_hash is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(user.password_hash, password) or not user.active:
         return None
@@ -118,10 +149,12 @@ def set_user_active(actor: Actor, user: User, active: bool) -> User:
 def load_session_user(session_id: str) -> User | None:
     """Flask-Login loader: ``<id>:<session token>``; a rotated token ends the session."""
     user_id, _, token = session_id.partition(":")
-    if not user_id.isdigit() or not token:
+    if not user_id.isdecimal() or not token:
         return None
     user = db.session.get(User, int(user_id))
-    if user is None or not secrets.compare_digest(user.session_token, token):
+    if user is None or not user.active:
+        return None
+    if not secrets.compare_digest(user.session_token.encode(), token.encode()):
         return None
     return user
 
@@ -145,6 +178,11 @@ def create_token(
     """
     if (user is None) == (service_name is None):
         raise ValidationError("A token belongs to a user or to a service, not both.")
+    for field, value in (("service_name", service_name), ("name", name)):
+        if value is not None and not 0 < len(value.strip()) <= 120:
+            raise ValidationError(
+                f"Invalid {field}.", details={field: ["Use 1 to 120 characters."]}
+            )
     scopes = scopes or ([Scope.API] if user else [Scope.ACCESS_CHECK])
     unknown = [s for s in scopes if s not in set(Scope)]
     if unknown:
@@ -153,7 +191,7 @@ def create_token(
         )
     plain = "eap_" + secrets.token_urlsafe(32)
     token = ApiToken(
-        name=name or (service_name or (user.email if user else "token")),
+        name=(name or service_name or user.email)[:120],
         token_hash=hash_token(plain),
         prefix=plain[:10],
         user=user,

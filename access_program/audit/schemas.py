@@ -1,11 +1,16 @@
+import datetime as dt
+
 from marshmallow import Schema, fields, validate
 
 
 class AuditQuerySchema(Schema):
+    #: An exact action (``grant.revoked``) or a prefix ending in a dot (``grant.``).
     action = fields.String(validate=validate.Length(max=64))
-    artist_id = fields.Integer()
-    since = fields.AwareDateTime()
-    until = fields.AwareDateTime()
+    #: Bounded: SQLite cannot bind integers beyond 64 bits.
+    artist_id = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1))
+    #: ISO 8601; a time without a zone is read as UTC.
+    since = fields.AwareDateTime(default_timezone=dt.UTC)
+    until = fields.AwareDateTime(default_timezone=dt.UTC)
 
 
 class AuditEventSchema(Schema):

@@ -8,6 +8,7 @@ commit on any database.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -48,8 +49,32 @@ def compute_hash(prev_hash: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(payload)).encode("utf-8")).hexdigest()
 
 
-def _scrub(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("[redacted]" if k in SECRET_KEYS else v) for k, v in data.items()}
+def _is_secret(key: Any) -> bool:
+    key = str(key).lower()
+    return key in SECRET_KEYS or "password" in key or "secret" in key
+
+
+def _scrub(value: Any) -> Any:
+    """Redact secret-looking keys at any depth: the chain is public to those who read it."""
+    if isinstance(value, dict):
+        return {k: ("[redacted]" if _is_secret(k) else _scrub(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)  # Decimal, UUID, enums that are not str …
+
+
+def _plain_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The data as it will read back from the JSON column, so the hash made now is the hash
+    recomputed later (dates become ISO strings, keys become strings, tuples lists)."""
+    return json.loads(json.dumps(_scrub(data), default=_json_value, allow_nan=False))
 
 
 def request_id() -> str | None:
@@ -95,7 +120,7 @@ def record(
         subject_type=subject_type,
         subject_id=None if subject_id is None else str(subject_id),
         artist_id=artist_id,
-        data=_scrub(data or {}),
+        data=_plain_data(data or {}),
         request_id=request_id(),
         ip=_client_ip(),
         prev_hash=prev_hash,
@@ -123,7 +148,8 @@ def verify_events(events: Iterable[dict[str, Any]]) -> VerifyResult:
     for event in events:
         payload = {k: v for k, v in event.items() if k != "hash"}
         if payload.get("seq") != expected_seq:
-            return VerifyResult(False, count, prev, payload.get("seq"), "sequence gap")
+            # A missing (or out-of-order) event: the chain breaks where it was expected.
+            return VerifyResult(False, count, prev, expected_seq, "sequence gap")
         if payload.get("prev_hash") != prev:
             return VerifyResult(False, count, prev, expected_seq, "previous hash mismatch")
         if compute_hash(prev, payload) != event.get("hash"):
@@ -135,10 +161,15 @@ def verify_events(events: Iterable[dict[str, Any]]) -> VerifyResult:
 
 
 def iter_events(batch: int = 1000) -> Iterator[AuditEvent]:
+    """Every event in order, as stored (objects already in the session are refreshed)."""
     last = 0
     while True:
         rows = db.session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+            sa.select(AuditEvent)
+            .where(AuditEvent.seq > last)
+            .order_by(AuditEvent.seq)
+            .limit(batch)
+            .execution_options(populate_existing=True)
         ).all()
         if not rows:
             return

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from access_program.accounts.models import Role
-from access_program.accounts.permissions import api_auth, bearer_principal
+from access_program.accounts.permissions import api_auth, api_user, bearer_principal
 from access_program.cohorts import service
 from access_program.cohorts.schemas import (
     AcceptedSchema,
@@ -19,11 +19,15 @@ from access_program.cohorts.schemas import (
     InvitationSchema,
     InviteResultsSchema,
     InviteSchema,
+    TermsAcceptedSchema,
+    TermsAcceptSchema,
     TermsCreateSchema,
+    TermsDiffQuerySchema,
+    TermsDiffSchema,
     TermsSchema,
     TermsUpdateSchema,
 )
-from access_program.errors import NotFound
+from access_program.errors import Forbidden, ValidationError
 from access_program.pagination import SelectPage
 
 blp = Blueprint("cohorts_api", __name__, description="Cohorts, terms and invitations")
@@ -33,26 +37,21 @@ def _actor():
     return bearer_principal().actor
 
 
-def _with_counts(cohort):
-    cohort.member_count = service.member_count(cohort)
-    cohort.pending_invitations = service.pending_invitation_count(cohort)
-    return cohort
-
-
 @blp.route("/cohorts")
 class Cohorts(MethodView):
     @api_auth(Role.STAFF)
     @blp.response(200, CohortSchema(many=True))
+    @blp.paginate(SelectPage)
     def get(self):
-        """List cohorts."""
-        return [_with_counts(c) for c in service.list_cohorts()]
+        """List cohorts, newest first, with member and pending-invitation counts."""
+        return service.cohorts_query()
 
     @api_auth(Role.ADMIN)
     @blp.arguments(CohortCreateSchema)
     @blp.response(201, CohortSchema)
     def post(self, data):
         """Create a cohort (draft)."""
-        return _with_counts(service.create_cohort(_actor(), **data))
+        return service.create_cohort(_actor(), **data)
 
 
 @blp.route("/cohorts/<int:cohort_id>")
@@ -61,14 +60,14 @@ class CohortDetail(MethodView):
     @blp.response(200, CohortSchema)
     def get(self, cohort_id):
         """One cohort with its member and pending-invitation counts."""
-        return _with_counts(service.get_cohort(cohort_id))
+        return service.get_cohort(cohort_id)
 
     @api_auth(Role.ADMIN)
     @blp.arguments(CohortUpdateSchema)
     @blp.response(200, CohortSchema)
     def patch(self, data, cohort_id):
         """Change settings; `terms_id` moves members to new terms (they must re-accept)."""
-        return _with_counts(service.update_cohort(_actor(), service.get_cohort(cohort_id), **data))
+        return service.update_cohort(_actor(), service.get_cohort(cohort_id), **data)
 
 
 @blp.route("/cohorts/<int:cohort_id>/open")
@@ -77,7 +76,7 @@ class CohortOpen(MethodView):
     @blp.response(200, CohortSchema)
     def post(self, cohort_id):
         """draft → open (needs published terms)."""
-        return _with_counts(service.open_cohort(_actor(), service.get_cohort(cohort_id)))
+        return service.open_cohort(_actor(), service.get_cohort(cohort_id))
 
 
 @blp.route("/cohorts/<int:cohort_id>/close")
@@ -86,7 +85,7 @@ class CohortClose(MethodView):
     @blp.response(200, CohortSchema)
     def post(self, cohort_id):
         """→ closed: withdraws pending invitations, revokes grants, ends memberships."""
-        return _with_counts(service.close_cohort(_actor(), service.get_cohort(cohort_id)))
+        return service.close_cohort(_actor(), service.get_cohort(cohort_id))
 
 
 @blp.route("/cohorts/<int:cohort_id>/invitations")
@@ -109,7 +108,12 @@ class CohortInvitations(MethodView):
         With one email, a refusal is the response itself (409 or 422)."""
         cohort = service.get_cohort(cohort_id)
         if len(data["emails"]) == 1:
-            invitation, token = service.invite_artist(_actor(), cohort, data["emails"][0])
+            try:
+                invitation, token = service.invite_artist(_actor(), cohort, data["emails"][0])
+            except ValidationError as exc:
+                raise ValidationError(
+                    exc.message, code=exc.code, details={"emails": exc.details.get("email", [])}
+                ) from None
             results = [
                 service.InviteResult(
                     invitation.email, "sent", "Invitation sent.", invitation, token
@@ -136,7 +140,7 @@ class InvitationAccept(MethodView):
     @blp.doc(security=[])
     def post(self, data):
         """Accept an invitation: a new artist sets name and password (an existing one gives their
-        password); `accept_terms` must be true."""
+        password); `accept_terms` must be true. Used, expired or withdrawn links get 410."""
         membership = service.accept_invitation(
             data["token"],
             accept_terms=data["accept_terms"],
@@ -155,9 +159,10 @@ class InvitationAccept(MethodView):
 class TermsList(MethodView):
     @api_auth(Role.STAFF)
     @blp.response(200, TermsSchema(many=True))
+    @blp.paginate(SelectPage)
     def get(self):
         """Every terms version, newest first."""
-        return service.list_terms()
+        return service.terms_query()
 
     @api_auth(Role.ADMIN)
     @blp.arguments(TermsCreateSchema)
@@ -173,11 +178,7 @@ class TermsDetail(MethodView):
     @blp.response(200, TermsSchema)
     def get(self, terms_id):
         """One terms version (published ones are readable by every signed-in caller)."""
-        terms = service.get_terms(terms_id)
-        user = bearer_principal().user
-        if not terms.is_published and not (user and user.is_staff):
-            raise NotFound(f"No terms version {terms_id}.")
-        return terms
+        return service.readable_terms(bearer_principal().user, terms_id)
 
     @api_auth(Role.ADMIN)
     @blp.arguments(TermsUpdateSchema)
@@ -194,3 +195,59 @@ class TermsPublish(MethodView):
     def post(self, terms_id):
         """draft → published (immutable)."""
         return service.publish_terms(_actor(), service.get_terms(terms_id))
+
+
+@blp.route("/terms/<int:terms_id>/diff")
+class TermsDiff(MethodView):
+    @api_auth()
+    @blp.arguments(TermsDiffQuerySchema, location="query")
+    @blp.response(200, TermsDiffSchema)
+    def get(self, args, terms_id):
+        """What changed in this version: from `?from=<id>`, else from the version the artist
+        last accepted (staff: from the previous published version)."""
+        user = bearer_principal().user
+        terms = service.readable_terms(user, terms_id)
+        base = (
+            service.readable_terms(user, args["from_id"])
+            if "from_id" in args
+            else service.diff_base(user, terms)
+        )
+        diff = service.diff_terms(base, terms)
+        return {
+            "from_id": base.id if base else None,
+            "to_id": terms.id,
+            "unchanged": diff.is_empty,
+            "body": diff.body,
+            "clauses_added": diff.clauses_added,
+            "clauses_removed": diff.clauses_removed,
+            "clauses_changed": [
+                {"code": new.code, "before": old, "after": new} for old, new in diff.clauses_changed
+            ],
+            "rates_changed": [
+                {"rate": key, "before": before, "after": after}
+                for key, before, after in diff.rates_changed
+            ],
+        }
+
+
+@blp.route("/terms/<int:terms_id>/accept")
+class TermsAccept(MethodView):
+    @api_auth(Role.ARTIST)
+    @blp.arguments(TermsAcceptSchema)
+    @blp.response(201, TermsAcceptedSchema)
+    def post(self, data, terms_id):
+        """An artist accepts their cohort's current terms (needed after the cohort moves to a
+        new version before access is active again)."""
+        user = api_user()
+        if not user.is_artist:
+            raise Forbidden("Only artists accept terms.")
+        terms = service.readable_terms(user, terms_id)
+        acceptance = service.accept_current_terms(
+            user, terms, accept_terms=data["accept_terms"], ip=request.remote_addr
+        )
+        return {
+            "terms_id": terms.id,
+            "label": terms.label,
+            "membership_id": acceptance.membership_id,
+            "accepted_at": acceptance.accepted_at,
+        }

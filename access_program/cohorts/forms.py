@@ -10,24 +10,37 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from access_program.cohorts.models import OnDeadline
 
 
 class CohortForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    name = StringField("Name", validators=[DataRequired(message="Enter a name."), Length(max=120)])
     description = TextAreaField("Description", validators=[Optional()])
     capacity = IntegerField(
         "Capacity",
         default=300,
-        validators=[DataRequired(), NumberRange(min=1, max=100_000)],
+        validators=[
+            DataRequired(message="Enter the number of seats, 1 or more."),
+            NumberRange(min=1, max=100_000, message="Use a number of seats from 1 to 100,000."),
+        ],
         description="Members plus pending invitations never exceed this.",
     )
     review_hours = IntegerField(
         "Review deadline (hours)",
         default=72,
-        validators=[DataRequired(), NumberRange(min=1, max=1440)],
+        validators=[
+            DataRequired(message="Enter the review deadline in hours, 1 or more."),
+            NumberRange(min=1, max=1440, message="Use from 1 to 1,440 hours (60 days)."),
+        ],
     )
     on_deadline = SelectField(
         "When a review deadline passes",
@@ -46,13 +59,22 @@ class CohortForm(FlaskForm):
 
 
 class InviteForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email()])
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired(message="Enter an email address."),
+            Email(message="Enter an email address like name@example.org."),
+        ],
+    )
 
 
 class InviteCsvForm(FlaskForm):
     csv_file = FileField(
         "CSV file",
-        validators=[FileRequired(), FileAllowed(["csv", "txt"], "Upload a .csv file.")],
+        validators=[
+            FileRequired(message="Choose a CSV file to upload."),
+            FileAllowed(["csv", "txt"], "Upload a .csv file."),
+        ],
         description="One email per row, in the first column (a header row 'email' is skipped).",
     )
 
@@ -60,22 +82,27 @@ class InviteCsvForm(FlaskForm):
 class TermsForm(FlaskForm):
     label = StringField(
         "Label",
-        validators=[DataRequired(), Length(max=120)],
+        validators=[DataRequired(message="Enter a label."), Length(max=120)],
         description="For example 'v2 — March 2027'.",
     )
-    body = TextAreaField("Terms (Markdown)", validators=[DataRequired()])
+    body = TextAreaField(
+        "Terms (Markdown)", validators=[DataRequired(message="Enter the text of the terms.")]
+    )
     clauses = TextAreaField(
         "Content policy clauses",
-        validators=[DataRequired()],
+        validators=[DataRequired(message="Enter at least one clause.")],
         description="One clause per line: CODE | Title | Text."
         " For example: P1 | No real people | Do not depict…",
     )
     currency = StringField(
-        "Currency", default="USD", validators=[DataRequired(), Length(min=3, max=3)]
+        "Currency",
+        default="USD",
+        validators=[
+            DataRequired(message="Enter a currency code."),
+            Length(min=3, max=3, message="Use a three-letter code such as USD."),
+        ],
     )
-    feedback_hour = IntegerField(
-        "Per feedback hour (cents)", validators=[NumberRange(min=0)], default=0
-    )
+    feedback_hour = IntegerField("Per feedback hour", validators=[NumberRange(min=0)], default=0)
     bug_low = IntegerField("Bug report, low", validators=[NumberRange(min=0)], default=0)
     bug_medium = IntegerField("Bug report, medium", validators=[NumberRange(min=0)], default=0)
     bug_high = IntegerField("Bug report, high", validators=[NumberRange(min=0)], default=0)
@@ -97,11 +124,30 @@ class TermsForm(FlaskForm):
     monthly_stipend = IntegerField("Monthly stipend", validators=[NumberRange(min=0)], default=0)
     minimum_payout = IntegerField("Minimum payout", validators=[NumberRange(min=0)], default=0)
 
+    def validate_clauses(self, field: TextAreaField) -> None:
+        """Every non-empty line is ``CODE | Title | Text``: all problems show at once."""
+        bad = [
+            str(number)
+            for number, line in enumerate((field.data or "").splitlines(), start=1)
+            if line.strip() and not _is_clause_line(line)
+        ]
+        if bad:
+            raise ValidationError(
+                f"Line{'s' if len(bad) > 1 else ''} {', '.join(bad)}: write CODE | Title | Text."
+            )
+
+
+def _is_clause_line(line: str) -> bool:
+    parts = [p.strip() for p in line.split("|", 2)]
+    return len(parts) == 3 and all(parts)
+
 
 class AcceptInvitationForm(FlaskForm):
     name = StringField("Your name", validators=[Optional(), Length(max=120)])
     password = PasswordField(
-        "Password", validators=[DataRequired()], description="At least 10 characters."
+        "Password",
+        validators=[DataRequired(message="Enter a password.")],
+        description="At least 10 characters.",
     )
     accept_terms = BooleanField(
         "I have read and accept these terms",

@@ -2,22 +2,33 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from access_program.cohorts import service
 from access_program.cohorts.models import SEVERITIES, OnDeadline
 
-NON_NEGATIVE = validate.Range(min=0)
+NON_NEGATIVE = validate.Range(min=0, error="Give a whole, non-negative amount in minor units.")
+NAME = validate.Length(min=1, max=120, error="Give a name of 1 to 120 characters.")
+CAPACITY = validate.Range(min=1, max=100_000, error="Capacity must be between 1 and 100000.")
+REVIEW_HOURS = validate.Range(
+    min=1, max=24 * 60, error="The review deadline must be between 1 and 1440 hours."
+)
+ON_DEADLINE = validate.OneOf(list(OnDeadline), error="Use one of: " + ", ".join(OnDeadline) + ".")
+ID = validate.Range(min=1, max=service.MAX_ID, error="Not a valid id.")
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
 
 
 class CohortCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    name = fields.String(required=True, validate=[NAME, _not_blank])
     description = fields.String(load_default="")
-    capacity = fields.Integer(load_default=300, validate=validate.Range(min=1, max=100_000))
-    review_hours = fields.Integer(load_default=72, validate=validate.Range(min=1, max=24 * 60))
-    on_deadline = fields.String(
-        load_default=OnDeadline.DEEMED_APPROVED, validate=validate.OneOf(list(OnDeadline))
-    )
+    capacity = fields.Integer(load_default=300, strict=True, validate=CAPACITY)
+    review_hours = fields.Integer(load_default=72, strict=True, validate=REVIEW_HOURS)
+    on_deadline = fields.String(load_default=OnDeadline.DEEMED_APPROVED, validate=ON_DEADLINE)
     auto_grant = fields.Boolean(load_default=True)
     two_person_rule = fields.Boolean(load_default=True)
-    terms_id = fields.Integer(load_default=None, allow_none=True)
+    terms_id = fields.Integer(load_default=None, allow_none=True, validate=ID)
     starts_on = fields.Date(load_default=None, allow_none=True)
     ends_on = fields.Date(load_default=None, allow_none=True)
 
@@ -28,14 +39,14 @@ class CohortCreateSchema(Schema):
 
 
 class CohortUpdateSchema(Schema):
-    name = fields.String(validate=validate.Length(min=1, max=120))
+    name = fields.String(validate=[NAME, _not_blank])
     description = fields.String()
-    capacity = fields.Integer(validate=validate.Range(min=1, max=100_000))
-    review_hours = fields.Integer(validate=validate.Range(min=1, max=24 * 60))
-    on_deadline = fields.String(validate=validate.OneOf(list(OnDeadline)))
+    capacity = fields.Integer(strict=True, validate=CAPACITY)
+    review_hours = fields.Integer(strict=True, validate=REVIEW_HOURS)
+    on_deadline = fields.String(validate=ON_DEADLINE)
     auto_grant = fields.Boolean()
     two_person_rule = fields.Boolean()
-    terms_id = fields.Integer()
+    terms_id = fields.Integer(validate=ID)
     starts_on = fields.Date(allow_none=True)
     ends_on = fields.Date(allow_none=True)
 
@@ -55,8 +66,8 @@ class CohortSchema(Schema):
     ends_on = fields.Date(allow_none=True)
     created_at = fields.DateTime()
     closed_at = fields.DateTime(allow_none=True)
-    members = fields.Integer(attribute="member_count", dump_default=None)
-    pending_invitations = fields.Integer(dump_default=None)
+    members = fields.Function(lambda cohort: service.member_count(cohort))
+    pending_invitations = fields.Function(lambda cohort: service.pending_invitation_count(cohort))
 
 
 class ClauseSchema(Schema):
@@ -125,7 +136,7 @@ class InviteResultSchema(Schema):
     email = fields.String()
     status = fields.String()
     message = fields.String()
-    invitation_id = fields.Integer(attribute="invitation.id", allow_none=True)
+    invitation_id = fields.Integer(allow_none=True)
     accept_url = fields.String(allow_none=True)
 
 
@@ -162,3 +173,41 @@ class AcceptedSchema(Schema):
     artist_id = fields.Integer()
     membership_id = fields.Integer()
     cohort_id = fields.Integer()
+
+
+class TermsAcceptSchema(Schema):
+    accept_terms = fields.Boolean(required=True)
+
+
+class TermsAcceptedSchema(Schema):
+    terms_id = fields.Integer()
+    label = fields.String()
+    membership_id = fields.Integer()
+    accepted_at = fields.DateTime()
+
+
+class TermsDiffQuerySchema(Schema):
+    from_id = fields.Integer(data_key="from", validate=ID)
+
+
+class ClauseChangeSchema(Schema):
+    code = fields.String()
+    before = fields.Nested(ClauseSchema)
+    after = fields.Nested(ClauseSchema)
+
+
+class RateChangeSchema(Schema):
+    rate = fields.String()
+    before = fields.Raw(allow_none=True)
+    after = fields.Raw(allow_none=True)
+
+
+class TermsDiffSchema(Schema):
+    from_id = fields.Integer(data_key="from", allow_none=True)
+    to_id = fields.Integer(data_key="to")
+    unchanged = fields.Boolean()
+    body = fields.List(fields.String(), metadata={"description": "A unified diff of the body"})
+    clauses_added = fields.List(fields.Nested(ClauseSchema))
+    clauses_removed = fields.List(fields.Nested(ClauseSchema))
+    clauses_changed = fields.List(fields.Nested(ClauseChangeSchema))
+    rates_changed = fields.List(fields.Nested(RateChangeSchema))

@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
+from access_program.db import utcnow
 from access_program.reviews.models import IntendedUse, Status
 
 USES = [u.value for u in IntendedUse]
@@ -108,6 +109,8 @@ class SubmissionSchema(Schema):
     created_at = fields.DateTime()
     submitted_at = fields.DateTime()
     due_at = fields.DateTime(allow_none=True)
+    #: Open and past its review deadline (the queue marks these).
+    overdue = fields.Function(lambda s: s.is_overdue(utcnow()))
     escalated = fields.Function(lambda s: s.escalated_at is not None)
     escalated_at = fields.DateTime(allow_none=True)
     claimed_by_id = fields.Integer(allow_none=True)

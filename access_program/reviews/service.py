@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm as so
 
 from access_program import audit
-from access_program.access.models import Pause, PauseScope
+from access_program.access.models import MAX_ID, Pause, PauseScope
 from access_program.accounts.models import User
 from access_program.audit.models import AuditEvent
 from access_program.audit.service import Actor
@@ -54,9 +54,13 @@ SYSTEM = Actor.system("review deadlines")
 
 
 def get_submission(submission_id: int, *, lock: bool = False) -> Submission:
+    """The request by id (404 if none). ``lock=True`` takes its row lock (PostgreSQL) and reads
+    the row as committed now, so a decision never acts on a copy a rival has changed."""
+    if not 0 < submission_id <= MAX_ID:  # no such row can exist; the database would refuse it
+        raise NotFound(f"No request {submission_id}.")
     query = sa.select(Submission).where(Submission.id == submission_id)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     submission = db.session.scalar(query)
     if submission is None:
         raise NotFound(f"No request {submission_id}.")
@@ -78,8 +82,7 @@ def _move(submission: Submission, target: Status) -> Status:
     current = Status(submission.status)
     if target not in TRANSITIONS[current]:
         raise InvalidTransition(
-            f"The request is {current.replace('_', ' ')}; it cannot become"
-            f" {target.replace('_', ' ')}.",
+            f"The request is {_state_words(current)}; it cannot become {_state_words(target)}.",
             details={"status": current},
         )
     submission.status = target
@@ -118,12 +121,16 @@ def _clause_lines(submission: Submission, codes: list[str]) -> list[str]:
     return [f"  {c.code} — {c.title}" for c in _clauses_by_code(submission, codes)]
 
 
+def _state_words(status: str) -> str:
+    return status.replace("_", " ")
+
+
 def _start_clock(submission: Submission, now: dt.datetime) -> None:
     submission.submitted_at = now
     submission.due_at = now + dt.timedelta(hours=submission.cohort.review_hours)
     submission.queue_at = submission.due_at
     submission.escalated_at = None
-    submission.claimed_by_id = None
+    submission.claimed_by = None
     submission.claimed_at = None
 
 
@@ -260,13 +267,21 @@ def paused_time(artist_id: int, start: dt.datetime, end: dt.datetime) -> dt.time
     return total
 
 
-def rejection_time(submission: Submission) -> dt.datetime | None:
+def final_rejection(submission: Submission) -> Decision | None:
     final = [
         d
         for d in submission.decisions
         if d.outcome == Outcome.REJECTED and d.state == DecisionState.FINAL
     ]
-    return final[-1].confirmed_at or final[-1].decided_at if final else None
+    return final[-1] if final else None
+
+
+def rejection_time(submission: Submission) -> dt.datetime | None:
+    """When the rejection became final (confirmed, under the two-person rule)."""
+    rejection = final_rejection(submission)
+    if rejection is None:
+        return None
+    return rejection.confirmed_at or rejection.decided_at
 
 
 def appeal_deadline(submission: Submission, now: dt.datetime | None = None) -> dt.datetime | None:
@@ -283,7 +298,12 @@ def appeal_request(artist: User, submission: Submission, statement: str) -> Appe
     if submission.artist_id != artist.id:
         raise NotFound(f"No request {submission.id}.")
     if submission.appeal is not None:
-        raise Conflict("This request was already appealed; a request gets one appeal.")
+        raise Conflict(
+            f"The request is {_state_words(submission.status)}: it was already appealed, and a"
+            " request gets one appeal.",
+            code="already_appealed",
+            details={"status": submission.status},
+        )
     if submission.status != Status.REJECTED:
         _move(submission, Status.APPEALED)  # raises the 409 that names the state
     statement = (statement or "").strip()
@@ -299,6 +319,7 @@ def appeal_request(artist: User, submission: Submission, statement: str) -> Appe
             f"The appeal window closed on {deadline:%d %b %Y, %H:%M} UTC (14 days after the"
             " rejection, plus any pause of your access).",
             code="appeal_window_closed",
+            details={"status": submission.status},
         )
     previous = _move(submission, Status.APPEALED)
     appeal = Appeal(submission=submission, statement=statement, filed_at=now)
@@ -325,17 +346,20 @@ def claim_request(reviewer: User, submission: Submission) -> Submission:
         if submission.claimed_by_id == reviewer.id:
             return submission
         if pending_proposal(submission) is None:
+            who = submission.claimed_by.name if submission.claimed_by else "Another reviewer"
             raise Conflict(
-                f"{submission.claimed_by.name} is already reviewing this request.",
+                f"{who} is already reviewing this request (in review).",
                 code="already_claimed",
+                details={"status": submission.status},
             )
         raise Conflict(
-            "A rejection is proposed and waits for a second reviewer: confirm it or decide"
-            " otherwise instead of claiming.",
+            "The request is in review with a proposed rejection waiting for a second reviewer:"
+            " confirm it or decide otherwise instead of claiming.",
             code="awaiting_confirmation",
+            details={"status": submission.status},
         )
     previous = _move(submission, Status.IN_REVIEW)
-    submission.claimed_by_id = reviewer.id
+    submission.claimed_by = reviewer
     submission.claimed_at = utcnow()
     _record(reviewer.actor, "submission.claimed", submission, previous)
     return submission
@@ -432,7 +456,7 @@ def decide_request(
     """
     if submission.status not in OPEN_STATES:
         raise InvalidTransition(
-            f"The request is already {submission.status.replace('_', ' ')}"
+            f"The request is already {_state_words(submission.status)}"
             + (
                 f" (decided {submission.decided_at:%d %b %Y, %H:%M} UTC)"
                 if submission.decided_at
@@ -445,16 +469,22 @@ def decide_request(
     proposal = pending_proposal(submission)
     if proposal is not None:
         if proposal.reviewer_id == reviewer.id:
-            raise Conflict(
-                "You proposed the rejection; a second staff member must confirm or overturn it.",
-                code="awaiting_confirmation",
+            raise Forbidden(
+                "You proposed the rejection; a second staff member must confirm or overturn it."
             )
     elif submission.status != Status.IN_REVIEW or submission.claimed_by_id != reviewer.id:
         if submission.status == Status.IN_REVIEW:
+            who = submission.claimed_by.name if submission.claimed_by else "Another reviewer"
             raise Conflict(
-                f"{submission.claimed_by.name} is reviewing this request.", code="already_claimed"
+                f"{who} is reviewing this request (in review); only they can decide it.",
+                code="already_claimed",
+                details={"status": submission.status},
             )
-        raise Conflict("Claim the request before deciding it.", code="not_claimed")
+        raise Conflict(
+            "The request is submitted but not claimed: claim it before deciding it.",
+            code="not_claimed",
+            details={"status": submission.status},
+        )
     outcome, reason, clauses, allowed_uses = _check_decision(
         submission, outcome, reason, clauses or [], allowed_uses
     )
@@ -504,8 +534,16 @@ def confirm_rejection(reviewer: User, submission: Submission, reason: str = "") 
     proposal = pending_proposal(submission)
     if proposal is None:
         if submission.status == Status.REJECTED:
-            raise InvalidTransition("The rejection is already final.", code="already_decided")
-        raise Conflict("No rejection is waiting for confirmation on this request.")
+            raise InvalidTransition(
+                "The request is already rejected: the rejection is final.",
+                code="already_decided",
+                details={"status": submission.status},
+            )
+        raise InvalidTransition(
+            f"The request is {_state_words(submission.status)}; no rejection is waiting for"
+            " confirmation on it.",
+            details={"status": submission.status},
+        )
     if proposal.reviewer_id == reviewer.id:
         raise Forbidden("A second staff member must confirm your proposed rejection.")
     proposal.state = DecisionState.FINAL
@@ -569,7 +607,11 @@ def decide_appeal(reviewer: User, submission: Submission, outcome: str, reason: 
     verdict = (
         "Appeal granted: you may share the output" if outcome == "granted" else "Appeal upheld"
     )
-    _notify(submission, verdict, [f"{verdict}.", f"Reason: {reason}"])
+    lines = [f"{verdict}.", f"Reason: {reason}"]
+    rejection = final_rejection(submission)
+    if rejection is not None and rejection.clauses:
+        lines += ["Clauses the rejection cited:", *_clause_lines(submission, rejection.clauses)]
+    _notify(submission, verdict, lines)
     return appeal
 
 
@@ -607,6 +649,7 @@ def apply_deadlines(now: dt.datetime | None = None) -> LapseResult:
                 "submission.escalated",
                 submission,
                 Status(submission.status),
+                reason=DEADLINE_REASON,
                 due_at=submission.due_at.isoformat(),
             )
             _notify(
@@ -614,7 +657,8 @@ def apply_deadlines(now: dt.datetime | None = None) -> LapseResult:
                 "Review overdue: escalated",
                 [
                     "The review deadline passed without a decision; the request was escalated to"
-                    " the program administrators."
+                    " the program administrators.",
+                    f"Reason: {DEADLINE_REASON}",
                 ],
             )
             result.escalated += 1
