@@ -12,7 +12,6 @@ from access_program.audit.models import AuditEvent
 from access_program.db import utcnow
 from access_program.outbox.models import OutboxMessage
 from access_program.reviews.models import Appeal, Decision, Submission
-from tests.access import setup_committed_before_requests  # noqa: F401  (autouse)
 from tests.factories import CohortFactory, MembershipFactory, SubmissionFactory, UserFactory
 from tests.helpers import audit_head_seq
 

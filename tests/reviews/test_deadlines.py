@@ -11,7 +11,6 @@ from access_program.db import utcnow
 from access_program.outbox.models import OutboxMessage
 from access_program.reviews import service
 from access_program.reviews.models import Decision, DecisionState, Status
-from tests.access import setup_committed_before_requests  # noqa: F401  (autouse)
 from tests.factories import CohortFactory, MembershipFactory, SubmissionFactory, UserFactory
 from tests.helpers import audit_head_seq
 
