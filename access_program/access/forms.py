@@ -11,7 +11,10 @@ class RevokeForm(FlaskForm):
     category = SelectField("Category", choices=CATEGORY_CHOICES)
     reason = TextAreaField(
         "Reason",
-        validators=[DataRequired(), Length(max=5000)],
+        validators=[
+            DataRequired(message="Give the reason the artist will read."),
+            Length(max=5000),
+        ],
         description="The artist reads this reason. Be specific.",
     )
 
@@ -26,7 +29,7 @@ class PauseForm(FlaskForm):
     scope = SelectField("Scope")
     reason = TextAreaField(
         "Reason",
-        validators=[DataRequired(), Length(max=5000)],
+        validators=[DataRequired(message="Give the reason artists will see."), Length(max=5000)],
         description="Shown to every affected artist on every page and in their email.",
     )
     expected_end = DateTimeLocalField(

@@ -12,6 +12,9 @@ from access_program.accounts.models import User
 from access_program.cohorts.models import Cohort, Membership
 from access_program.db import UTCDateTime, db, utcnow
 
+#: The largest id an INTEGER primary key can hold (PostgreSQL ``integer``).
+MAX_ID = 2**31 - 1
+
 
 class RevocationCategory(StrEnum):
     MISCONDUCT = "misconduct"

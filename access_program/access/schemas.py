@@ -2,8 +2,11 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from access_program.access.models import PauseScope, RevocationCategory
+from access_program.access.models import MAX_ID, PauseScope, RevocationCategory
 from access_program.db import utcnow
+
+#: Ids are INTEGER columns; a larger number cannot name a row (and would overflow the database).
+ID_RANGE = validate.Range(min=1, max=MAX_ID, error="Not a valid id.")
 
 
 class ReasonSchema(Schema):
@@ -58,7 +61,7 @@ class GrantSchema(Schema):
 
 class PauseCreateSchema(Schema):
     scope = fields.String(required=True, validate=validate.OneOf(list(PauseScope)))
-    cohort_id = fields.Integer(load_default=None, allow_none=True)
+    cohort_id = fields.Integer(load_default=None, allow_none=True, validate=ID_RANGE)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=5000))
     expected_end = fields.AwareDateTime(load_default=None, allow_none=True)
 
@@ -93,7 +96,7 @@ class PauseQuerySchema(Schema):
 
 
 class ArtistQuerySchema(Schema):
-    cohort_id = fields.Integer()
+    cohort_id = fields.Integer(validate=ID_RANGE)
     q = fields.String(validate=validate.Length(max=100))
 
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy import orm as so
 
 from access_program import audit
-from access_program.access.models import Grant, Pause, PauseScope, ReasonCode, RevocationCategory
+from access_program.access.models import (
+    MAX_ID,
+    Grant,
+    Pause,
+    PauseScope,
+    ReasonCode,
+    RevocationCategory,
+)
 from access_program.accounts.models import Role, User
 from access_program.audit.service import Actor
 from access_program.cohorts.models import Cohort, Membership, MembershipStatus
@@ -17,20 +26,43 @@ from access_program.db import db, utcnow
 from access_program.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from access_program.outbox.service import queue_many
 
+
+def is_possible_id(value: int | None) -> bool:
+    """Ids are INTEGER columns: a larger number from a URL or a body names no row, and handing it
+    to the database fails (SQLite overflow, PostgreSQL "integer out of range") with a 500."""
+    return value is not None and 0 < value <= MAX_ID
+
+
+@contextmanager
+def _unique_or_conflict(message: str, *, code: str = "conflict") -> Iterator[None]:
+    """Write what the block changes in a savepoint: a unique index refusing it (a concurrent
+    request got there first) becomes a 409, not a 500. The change must be made inside the block:
+    begin_nested() flushes what is already pending before the savepoint starts."""
+    try:
+        with db.session.begin_nested():
+            yield
+    except sa.exc.IntegrityError as exc:
+        raise Conflict(message, code=code) from exc
+
+
 # --- grants --------------------------------------------------------------------------------
 
 
 def get_grant(grant_id: int) -> Grant:
-    grant = db.session.get(Grant, grant_id)
+    grant = db.session.get(Grant, grant_id) if is_possible_id(grant_id) else None
     if grant is None:
         raise NotFound(f"No grant {grant_id}.")
     return grant
 
 
 def grants_for(user: User) -> list[Grant]:
+    """Every grant of the artist, revoked and expired ones included, newest first."""
     return list(
         db.session.scalars(
-            sa.select(Grant).where(Grant.user_id == user.id).order_by(Grant.granted_at.desc())
+            sa.select(Grant)
+            .where(Grant.user_id == user.id)
+            .options(so.selectinload(Grant.membership))
+            .order_by(Grant.granted_at.desc(), Grant.id.desc())
         )
     )
 
@@ -39,12 +71,18 @@ def grant_access(
     actor: Actor, membership: Membership, *, expires_at: dt.datetime | None = None
 ) -> Grant:
     """A new grant for an active membership. Audit: grant.created."""
-    if membership.status != MembershipStatus.ACTIVE:
-        raise Conflict("The membership has ended; invite the artist again to grant access.")
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationError(
             "Expiry must be in the future.", details={"expires_at": ["Pick a future time."]}
         )
+    # Read the status under the membership's row lock (PostgreSQL; SQLite has one writer): two
+    # concurrent grants would otherwise both see "no current grant", and a cohort closing at the
+    # same moment could end the membership under us.
+    status = db.session.scalar(
+        sa.select(Membership.status).where(Membership.id == membership.id).with_for_update()
+    )
+    if status != MembershipStatus.ACTIVE:
+        raise Conflict("The membership has ended; invite the artist again to grant access.")
     now = utcnow()
     current = [g for g in _unrevoked(membership) if g.is_current(now)]
     if current:
@@ -98,6 +136,8 @@ def _check_revocation(category: str, reason: str) -> tuple[RevocationCategory, s
 def revoke_grant(actor: Actor, grant: Grant, category: str, reason: str) -> Grant:
     """Revoke one grant with a category and reason. Audit: grant.revoked."""
     category, reason = _check_revocation(category, reason)
+    # Re-read under a row lock, so a concurrent revocation is seen (409) instead of overwritten.
+    db.session.refresh(grant, with_for_update=True)
     if grant.revoked_at is not None:
         raise InvalidTransition(
             f"Grant {grant.id} was already revoked on {grant.revoked_at:%d %b %Y}."
@@ -137,6 +177,8 @@ def revoke_all(actor: Actor, cohort: Cohort, category: str, reason: str) -> int:
             .join(Membership)
             .where(Membership.cohort_id == cohort.id, Grant.revoked_at.is_(None))
             .options(so.joinedload(Grant.user))
+            .order_by(Grant.id)
+            .with_for_update(of=Grant)
         )
     )
     for grant in grants:
@@ -148,7 +190,7 @@ def revoke_all(actor: Actor, cohort: Cohort, category: str, reason: str) -> int:
 
 
 def get_pause(pause_id: int) -> Pause:
-    pause = db.session.get(Pause, pause_id)
+    pause = db.session.get(Pause, pause_id) if is_possible_id(pause_id) else None
     if pause is None:
         raise NotFound(f"No pause {pause_id}.")
     return pause
@@ -170,6 +212,12 @@ def _affected_artists(pause: Pause) -> list[tuple[int, str]]:
     if pause.scope == PauseScope.COHORT:
         query = query.where(Membership.cohort_id == pause.cohort_id)
     return [(row.id, row.email) for row in db.session.execute(query)]
+
+
+def _open_pause(scope_key: str) -> Pause | None:
+    return db.session.scalar(
+        sa.select(Pause).where(Pause.scope_key == scope_key, Pause.ended_at.is_(None))
+    )
 
 
 def start_pause(
@@ -194,9 +242,7 @@ def start_pause(
     if errors:
         raise ValidationError("The pause is incomplete.", details=errors)
     scope_key = "global" if scope == PauseScope.GLOBAL else f"cohort:{cohort.id}"
-    open_pause = db.session.scalar(
-        sa.select(Pause).where(Pause.scope_key == scope_key, Pause.ended_at.is_(None))
-    )
+    open_pause = _open_pause(scope_key)
     if open_pause is not None:
         raise Conflict(
             f"A pause of this scope is already open (pause {open_pause.id}, since"
@@ -211,8 +257,13 @@ def start_pause(
         expected_end_at=expected_end_at,
         started_by_id=actor.id if actor.type == "user" else None,
     )
-    db.session.add(pause)
-    db.session.flush()
+    # Two requests can both pass the check above; the unique partial index lets one in.
+    with _unique_or_conflict(
+        "Another pause of this scope was started at the same moment; end it before starting"
+        " another.",
+        code="pause_open",
+    ):
+        db.session.add(pause)
     audit.record(
         actor,
         "pause.started",
@@ -239,6 +290,7 @@ def start_pause(
 
 def end_pause(actor: Actor, pause: Pause, note: str | None = None) -> Pause:
     """Close an open pause; every affected artist is emailed. Audit: pause.ended."""
+    db.session.refresh(pause, with_for_update=True)
     if pause.ended_at is not None:
         raise InvalidTransition(f"Pause {pause.id} already ended on {pause.ended_at:%d %b %Y}.")
     pause.ended_at = utcnow()
@@ -303,6 +355,9 @@ class Decision:
 
 
 def _decision_query(now: dt.datetime) -> sa.Select:
+    """Everything the decision needs in one statement: the artist, their active membership and
+    cohort, the current grant, the latest grant (to tell expired from revoked) and open pauses.
+    Each subquery is an indexed lookup, so its cost does not grow with the history."""
     current_grant = (
         sa.select(Grant.id)
         .where(
@@ -310,17 +365,20 @@ def _decision_query(now: dt.datetime) -> sa.Select:
             Grant.revoked_at.is_(None),
             sa.or_(Grant.expires_at.is_(None), Grant.expires_at > now),
         )
-        .order_by(Grant.expires_at.is_(None).desc(), Grant.expires_at.desc())
+        .order_by(Grant.expires_at.is_(None).desc(), Grant.expires_at.desc(), Grant.id.desc())
         .limit(1)
         .correlate(Membership)
         .scalar_subquery()
     )
-    expired_grant = (
-        sa.select(sa.func.max(Grant.expires_at))
-        .where(Grant.membership_id == Membership.id, Grant.revoked_at.is_(None))
+    latest_grant = (
+        sa.select(Grant.id)
+        .where(Grant.membership_id == Membership.id)
+        .order_by(Grant.id.desc())
+        .limit(1)
         .correlate(Membership)
         .scalar_subquery()
     )
+    latest = so.aliased(Grant, name="latest_grant")
     global_pause = (
         sa.select(Pause.reason)
         .where(Pause.scope_key == "global", Pause.ended_at.is_(None))
@@ -344,7 +402,8 @@ def _decision_query(now: dt.datetime) -> sa.Select:
             Cohort.name.label("cohort_name"),
             Grant.id.label("grant_id"),
             Grant.expires_at,
-            expired_grant.label("last_expiry"),
+            latest.expires_at.label("latest_expires_at"),
+            latest.revoked_at.label("latest_revoked_at"),
             global_pause.label("global_pause"),
             cohort_pause.label("cohort_pause"),
         )
@@ -355,6 +414,7 @@ def _decision_query(now: dt.datetime) -> sa.Select:
         )
         .outerjoin(Cohort, Cohort.id == Membership.cohort_id)
         .outerjoin(Grant, Grant.id == current_grant)
+        .outerjoin(latest, latest.id == latest_grant)
         .where(User.role == Role.ARTIST)
     )
 
@@ -362,15 +422,23 @@ def _decision_query(now: dt.datetime) -> sa.Select:
 def decide_access(*, artist_id: int | None = None, external_id: str | None = None) -> Decision:
     """May this artist use the tool now? One SQL statement; every reason that applies."""
     now = utcnow()
-    query = _decision_query(now)
-    if artist_id is not None:
-        query = query.where(User.id == artist_id)
-    else:
-        query = query.where(User.external_id == external_id)
-    row = db.session.execute(query).first()
     decision = Decision(allowed=True, checked_at=now)
+    if artist_id is not None:
+        if not is_possible_id(artist_id):
+            decision.deny(ReasonCode.UNKNOWN_ARTIST, f"No artist with id {artist_id}.")
+            return decision
+        condition = User.id == artist_id
+        unknown = f"No artist with id {artist_id}."
+    elif external_id:
+        condition = User.external_id == external_id
+        unknown = f"No artist with external id {external_id!r}."
+    else:
+        # Never fall through to "external_id IS NULL", which would match some artist.
+        decision.deny(ReasonCode.UNKNOWN_ARTIST, "No artist id or external id given.")
+        return decision
+    row = db.session.execute(_decision_query(now).where(condition)).first()
     if row is None:
-        decision.deny(ReasonCode.UNKNOWN_ARTIST, "No artist with that id.")
+        decision.deny(ReasonCode.UNKNOWN_ARTIST, unknown)
         return decision
     decision.artist_id = row.user_id
     if not row.active:
@@ -379,24 +447,32 @@ def decide_access(*, artist_id: int | None = None, external_id: str | None = Non
         decision.deny(
             ReasonCode.NO_ACTIVE_MEMBERSHIP, "The artist is not an active member of a cohort."
         )
-        return decision
-    if row.terms_id is not None and row.accepted_terms_id != row.terms_id:
-        decision.deny(
-            ReasonCode.TERMS_NOT_ACCEPTED,
-            f"The artist has not accepted the current terms of {row.cohort_name}.",
-        )
-    if row.grant_id is not None:
-        decision.grant_id = row.grant_id
-        decision.expires_at = row.expires_at
-    elif row.last_expiry is not None:
-        decision.deny(
-            ReasonCode.GRANT_EXPIRED,
-            f"The artist's access grant expired on {row.last_expiry:%d %b %Y, %H:%M} UTC.",
-        )
     else:
-        decision.deny(ReasonCode.NO_ACTIVE_GRANT, "The artist has no active access grant.")
-    if row.cohort_pause is not None:
-        decision.deny(ReasonCode.COHORT_PAUSED, f"{row.cohort_name} is paused: {row.cohort_pause}")
+        if row.terms_id is not None and row.accepted_terms_id != row.terms_id:
+            decision.deny(
+                ReasonCode.TERMS_NOT_ACCEPTED,
+                f"The artist has not accepted the current terms of {row.cohort_name}.",
+            )
+        if row.grant_id is not None:
+            decision.grant_id = row.grant_id
+            decision.expires_at = row.expires_at
+        elif row.latest_revoked_at is None and row.latest_expires_at is not None:
+            decision.deny(
+                ReasonCode.GRANT_EXPIRED,
+                f"The artist's access grant expired on {row.latest_expires_at:%d %b %Y, %H:%M}"
+                " UTC.",
+            )
+        elif row.latest_revoked_at is not None:
+            decision.deny(
+                ReasonCode.NO_ACTIVE_GRANT,
+                f"The artist's access grant was revoked on {row.latest_revoked_at:%d %b %Y}.",
+            )
+        else:
+            decision.deny(ReasonCode.NO_ACTIVE_GRANT, "The artist has no access grant.")
+        if row.cohort_pause is not None:
+            decision.deny(
+                ReasonCode.COHORT_PAUSED, f"{row.cohort_name} is paused: {row.cohort_pause}"
+            )
     if row.global_pause is not None:
         decision.deny(ReasonCode.PROGRAM_PAUSED, f"The program is paused: {row.global_pause}")
     return decision
@@ -443,7 +519,7 @@ def artist_status(user: User) -> dict:
 
 
 def get_artist(artist_id: int) -> User:
-    user = db.session.get(User, artist_id)
+    user = db.session.get(User, artist_id) if is_possible_id(artist_id) else None
     if user is None or user.role != Role.ARTIST:
         raise NotFound(f"No artist {artist_id}.")
     return user
@@ -469,7 +545,8 @@ def set_external_id(actor: Actor, artist: User, external_id: str | None) -> User
     ):
         raise Conflict(f"External id {external_id!r} already belongs to another artist.")
     previous = artist.external_id
-    artist.external_id = external_id
+    with _unique_or_conflict(f"External id {external_id!r} already belongs to another artist."):
+        artist.external_id = external_id
     audit.record(
         actor,
         "artist.external_id_set",
