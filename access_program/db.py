@@ -7,6 +7,7 @@ otherwise; commands use ``unit_of_work()``.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,10 +84,14 @@ def _sqlite_begin(connection: sa.engine.Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _expects_writes() else "BEGIN")
 
 
+#: Set by unit_of_work(): commands that change data begin their transactions as writers.
+_writing: contextvars.ContextVar[bool] = contextvars.ContextVar("writing", default=False)
+
+
 def _expects_writes() -> bool:
     if has_request_context():
         return request.method not in ("GET", "HEAD", "OPTIONS")
-    return True
+    return _writing.get()
 
 
 def is_postgres() -> bool:
@@ -96,9 +101,12 @@ def is_postgres() -> bool:
 @contextmanager
 def unit_of_work() -> Iterator[None]:
     """Commit everything done inside once, or roll all of it back (commands, scripts)."""
+    token = _writing.set(True)
     try:
         yield
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
+    finally:
+        _writing.reset(token)

@@ -13,6 +13,7 @@ from access_program.audit.service import Actor
 from access_program.cohorts import service as cohorts
 from access_program.cohorts.models import Cohort
 from access_program.db import db, unit_of_work
+from access_program.errors import DomainError
 
 DEMO_COHORT = "Spring 2027 Early Access"
 ADMIN = ("admin@example.org", "Ada Admin", "admin-demo-pass")
@@ -67,12 +68,36 @@ def seed(artists: int = 280, pending: int = 20) -> bool:
     if db.session.scalar(sa.select(Cohort.id).where(Cohort.name == DEMO_COHORT)) is not None:
         return False
     # The demo passwords are published in the README: a slow hash would only slow the seed.
-    current_app.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:1000"
+    config = current_app.config
+    hash_method = config["PASSWORD_HASH_METHOD"]
+    config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:1000"
+    try:
+        _build(artists, pending)
+    finally:
+        config["PASSWORD_HASH_METHOD"] = hash_method
+    return True
+
+
+REVOCATIONS = [
+    ("artist_request", "The artist asked to leave the program."),
+    ("inactivity", "No activity for 60 days after two reminders."),
+    ("misconduct", "Shared confidential outputs publicly against clause P3, twice."),
+]
+
+
+def _account(system: Actor, person: tuple[str, str, str], role: Role):
+    """The demo account, or the one already made with that email (e.g. by create-admin)."""
+    email, name, password = person
+    existing = accounts.get_user_by_email(email)
+    if existing is not None:
+        return existing
+    return accounts.create_user(system, email=email, name=name, role=role, password=password)
+
+
+def _build(artists: int, pending: int) -> None:
     system = Actor.system("seed-demo")
-    admin = accounts.create_user(
-        system, email=ADMIN[0], name=ADMIN[1], role=Role.ADMIN, password=ADMIN[2]
-    )
-    accounts.create_user(system, email=STAFF[0], name=STAFF[1], role=Role.STAFF, password=STAFF[2])
+    admin = _account(system, ADMIN, Role.ADMIN)
+    _account(system, STAFF, Role.STAFF)
     terms = cohorts.create_terms(
         admin.actor,
         label="v1 — January 2027",
@@ -85,7 +110,7 @@ def seed(artists: int = 280, pending: int = 20) -> bool:
         admin.actor,
         name=DEMO_COHORT,
         description="Three hundred invited artists testing the unreleased video model.",
-        capacity=300,
+        capacity=max(300, artists + pending),
         terms_id=terms.id,
     )
     cohorts.open_cohort(admin.actor, cohort)
@@ -103,17 +128,12 @@ def seed(artists: int = 280, pending: int = 20) -> bool:
         )
     for n in range(artists + 1, artists + pending + 1):
         cohorts.invite_artist(admin.actor, cohort, f"invitee{n:03d}@example.org")
-    grants = {g.membership_id: g for m in memberships[-3:] for g in access.grants_for(m.user)}
-    for membership, (category, reason) in zip(
-        memberships[-3:],
-        [
-            ("artist_request", "The artist asked to leave the program."),
-            ("inactivity", "No activity for 60 days after two reminders."),
-            ("misconduct", "Shared confidential outputs publicly against clause P3, twice."),
-        ],
-        strict=True,
-    ):
-        access.revoke_grant(admin.actor, grants[membership.id], category, reason)
+    # A few revocations, at the end of the list (artist001 … stay active for the sign-in).
+    revoked = memberships[-len(REVOCATIONS) :] if artists > len(REVOCATIONS) else []
+    for membership, (category, reason) in zip(revoked, REVOCATIONS, strict=True):
+        for grant in access.grants_for(membership.user):
+            if grant.revoked_at is None:
+                access.revoke_grant(admin.actor, grant, category, reason)
     for n, membership in enumerate(memberships[:50], start=1):
         access.set_external_id(admin.actor, membership.user, f"tool-user-{n:04d}")
     pause = access.start_pause(
@@ -123,21 +143,23 @@ def seed(artists: int = 280, pending: int = 20) -> bool:
         expected_end_at=None,
     )
     access.end_pause(admin.actor, pause, "Review done; the update was rolled back.")
-    return True
 
 
 @click.command("seed-demo")
-@click.option("--artists", default=280, show_default=True)
-@click.option("--pending", default=20, show_default=True)
+@click.option("--artists", default=280, show_default=True, type=click.IntRange(0, 5000))
+@click.option("--pending", default=20, show_default=True, type=click.IntRange(0, 5000))
 def seed_demo_command(artists: int, pending: int) -> None:
     """Create the demo program (a 300-seat cohort) unless it exists."""
-    with unit_of_work():
-        created = seed(artists, pending)
+    try:
+        with unit_of_work():
+            created = seed(artists, pending)
+    except DomainError as exc:
+        raise click.ClickException(f"Demo data not created: {exc.message}") from None
     base = current_app.config["PUBLIC_BASE_URL"]
     click.echo("Demo data created." if created else "Demo data already present; nothing changed.")
     click.echo(f"Sign in at {base}/login with:")
     click.echo(f"  admin   {ADMIN[0]} / {ADMIN[2]}")
     click.echo(f"  staff   {STAFF[0]} / {STAFF[2]}")
     click.echo(
-        f"  artist  artist001@example.org / {ARTIST_PASSWORD}  (artist001 … artist{artists:03d})"
+        f"  artist  artist001@example.org / {ARTIST_PASSWORD}  (and artist002, artist003, …)"
     )
