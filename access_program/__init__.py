@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask, Response, jsonify, request
 from flask_login import current_user
+from sqlalchemy.orm.exc import StaleDataError
 
 from access_program.errors import error_response, register_error_handlers
 from access_program.extensions import api, csrf, limiter, login_manager, migrate
@@ -36,6 +37,11 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
 def register_extensions(app: Flask) -> None:
     from access_program.accounts.service import load_session_user
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A file needs no liveness ping before each checkout; a server connection does.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            k: v for k, v in app.config["SQLALCHEMY_ENGINE_OPTIONS"].items() if k != "pool_pre_ping"
+        }
     database.init_app(app)
     migrate.init_app(app, database, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)
@@ -113,6 +119,8 @@ def register_errorhandlers(app: Flask) -> None:
 def register_transaction_boundary(app: Flask) -> None:
     """One commit per request: on success commit, otherwise roll back."""
 
+    from access_program.accounts.service import record_token_use
+
     @app.after_request
     def commit_or_rollback(response: Response) -> Response:
         if response.status_code >= 400:
@@ -120,7 +128,7 @@ def register_transaction_boundary(app: Flask) -> None:
             return response
         try:
             database.session.commit()
-        except sa.exc.IntegrityError:
+        except (sa.exc.IntegrityError, StaleDataError):
             database.session.rollback()
             app.logger.info("integrity conflict on %s %s", request.method, request.path)
             return error_response(
@@ -130,6 +138,7 @@ def register_transaction_boundary(app: Flask) -> None:
             database.session.rollback()
             app.logger.exception("database error on %s %s", request.method, request.path)
             return error_response(503, "unavailable", "The database is busy. Try again.")
+        record_token_use()
         return response
 
     @app.after_request

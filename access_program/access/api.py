@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -45,7 +46,8 @@ class AccessById(MethodView):
     @blp.response(200, DecisionSchema)
     def get(self, artist_id):
         """May this artist generate now? (token scope `access:check`)"""
-        return service.decide_access(artist_id=artist_id)
+        # A ready Response skips the schema dump: this is the tool's hot path.
+        return jsonify(service.decide_access(artist_id=artist_id).as_json())
 
 
 @blp.route("/access")
@@ -55,7 +57,7 @@ class AccessByExternalId(MethodView):
     @blp.response(200, DecisionSchema)
     def get(self, args):
         """The same decision, by the tool's own user id (`?external_id=`)."""
-        return service.decide_access(external_id=args["external_id"])
+        return jsonify(service.decide_access(external_id=args["external_id"]).as_json())
 
 
 @blp.route("/artists")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from access_program.access.models import (
 from access_program.accounts.models import Role, User
 from access_program.audit.service import Actor
 from access_program.cohorts.models import Cohort, Membership, MembershipStatus
-from access_program.db import db, utcnow
+from access_program.db import UTCDateTime, db, utcnow
 from access_program.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from access_program.outbox.service import queue_many
 
@@ -353,11 +354,26 @@ class Decision:
         self.allowed = False
         self.reasons.append({"code": code, "message": message})
 
+    def as_json(self) -> dict:
+        """The API shape (as DecisionSchema documents it), built by hand on the hot path."""
+        return {
+            "allowed": self.allowed,
+            "reasons": [{"code": str(r["code"]), "message": r["message"]} for r in self.reasons],
+            "grant_id": self.grant_id,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "checked_at": self.checked_at.isoformat(),
+        }
 
-def _decision_query(now: dt.datetime) -> sa.Select:
+
+@functools.cache
+def _decision_statement(by: str) -> sa.Select:
     """Everything the decision needs in one statement: the artist, their active membership and
     cohort, the current grant, the latest grant (to tell expired from revoked) and open pauses.
-    Each subquery is an indexed lookup, so its cost does not grow with the history."""
+    Each subquery is an indexed lookup, so its cost does not grow with the history.
+
+    Built once per process (it is on the tool's hot path): the time and the artist are bound
+    parameters ``now`` and ``key``; ``by`` is "id" or "external_id"."""
+    now = sa.bindparam("now", type_=UTCDateTime())
     current_grant = (
         sa.select(Grant.id)
         .where(
@@ -416,6 +432,7 @@ def _decision_query(now: dt.datetime) -> sa.Select:
         .outerjoin(Grant, Grant.id == current_grant)
         .outerjoin(latest, latest.id == latest_grant)
         .where(User.role == Role.ARTIST)
+        .where(getattr(User, by) == sa.bindparam("key"))
     )
 
 
@@ -427,16 +444,17 @@ def decide_access(*, artist_id: int | None = None, external_id: str | None = Non
         if not is_possible_id(artist_id):
             decision.deny(ReasonCode.UNKNOWN_ARTIST, f"No artist with id {artist_id}.")
             return decision
-        condition = User.id == artist_id
+        by, key = "id", artist_id
         unknown = f"No artist with id {artist_id}."
     elif external_id:
-        condition = User.external_id == external_id
+        by, key = "external_id", external_id
         unknown = f"No artist with external id {external_id!r}."
     else:
         # Never fall through to "external_id IS NULL", which would match some artist.
         decision.deny(ReasonCode.UNKNOWN_ARTIST, "No artist id or external id given.")
         return decision
-    row = db.session.execute(_decision_query(now).where(condition)).first()
+    # Core execution on the session's connection: no ORM entities are loaded here.
+    row = db.session.connection().execute(_decision_statement(by), {"now": now, "key": key}).first()
     if row is None:
         decision.deny(ReasonCode.UNKNOWN_ARTIST, unknown)
         return decision

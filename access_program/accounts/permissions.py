@@ -14,9 +14,10 @@ from typing import Any
 from flask import current_app, request
 from flask_login import current_user
 
-from access_program.accounts.models import ApiToken, Role, Scope, User
-from access_program.accounts.service import resolve_token
+from access_program.accounts.models import Role, Scope, User
+from access_program.accounts.service import BearerToken, bearer_token
 from access_program.audit.service import Actor
+from access_program.db import db
 from access_program.errors import Forbidden, NotFound, Unauthorized
 
 
@@ -35,15 +36,21 @@ def can_view_artist(user: User | None, artist_id: int) -> bool:
 
 @dataclass(frozen=True)
 class Principal:
-    token: ApiToken
+    token: BearerToken
 
     @property
     def user(self) -> User | None:
-        return self.token.user
+        """The token's user, loaded on first use (service tokens have none)."""
+        if self.token.user_id is None:
+            return None
+        return db.session.get(User, self.token.user_id)
 
     @property
     def actor(self) -> Actor:
-        return self.token.actor
+        user = self.user
+        if user is not None:
+            return user.actor
+        return Actor("service", self.token.id, f"service:{self.token.service_name}")
 
 
 #: Kept on the request (not on ``g``, which outlives a request when an app context is reused).
@@ -59,7 +66,7 @@ def bearer_principal() -> Principal:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
-    token = resolve_token(value.strip())
+    token = bearer_token(value.strip())
     if token is None:
         raise Unauthorized("The token is unknown, expired or revoked.", code="invalid_token")
     principal = request.environ[PRINCIPAL_KEY] = Principal(token)

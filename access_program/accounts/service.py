@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy import orm as so
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from access_program import audit
@@ -220,15 +224,105 @@ def issue_session_token(user: User) -> tuple[ApiToken, str]:
 def resolve_token(plain: str) -> ApiToken | None:
     """The usable token for this bearer value, or None (unknown, expired, revoked, disabled).
 
-    One SELECT (token joined with its user); last use is written at most once a minute.
+    One SELECT for a service token (a statement built once; a user token loads its user too).
+    Last use is written at most once a minute, after the request's own commit
+    (``record_token_use``), so a read-only request stays read-only.
     """
-    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
+    token = db.session.scalar(_token_by_hash(), {"token_hash": hash_token(plain)})
     now = utcnow()
     if token is None or not token.is_usable(now):
         return None
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        token.last_used_at = now
+        _pending_token_use.set((token.id, now))
     return token
+
+
+@dataclass(frozen=True)
+class BearerToken:
+    """What an API request needs of its token, read with one Core SELECT (the hot path)."""
+
+    id: int
+    user_id: int | None
+    service_name: str | None
+    scopes: tuple[str, ...]
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+@functools.cache
+def _bearer_statement() -> sa.Select:
+    return (
+        sa.select(
+            ApiToken.id,
+            ApiToken.user_id,
+            ApiToken.service_name,
+            ApiToken.scopes,
+            ApiToken.expires_at,
+            ApiToken.revoked_at,
+            ApiToken.last_used_at,
+            User.active.label("user_active"),
+        )
+        .select_from(ApiToken)
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == sa.bindparam("token_hash"))
+    )
+
+
+def bearer_token(plain: str) -> BearerToken | None:
+    """The usable token for an API request's bearer value, or None. The same rules as
+    ``resolve_token`` (unknown, revoked, expired, disabled user → None), without loading ORM
+    objects: one statement on the generation tool's hot path."""
+    row = (
+        db.session.connection()
+        .execute(_bearer_statement(), {"token_hash": hash_token(plain)})
+        .first()
+    )
+    now = utcnow()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    if row.user_id is not None and not row.user_active:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        _pending_token_use.set((row.id, now))
+    return BearerToken(row.id, row.user_id, row.service_name, tuple(row.scopes.split()))
+
+
+@functools.cache
+def _token_by_hash() -> sa.Select:
+    # The user is loaded only when needed: the generation tool's service token has none.
+    return (
+        sa.select(ApiToken)
+        .where(ApiToken.token_hash == sa.bindparam("token_hash"))
+        .options(so.lazyload(ApiToken.user))
+    )
+
+
+#: (token id, time) of a use still to be written by record_token_use().
+_pending_token_use: contextvars.ContextVar[tuple[int, dt.datetime] | None] = contextvars.ContextVar(
+    "pending_token_use", default=None
+)
+
+
+def record_token_use() -> None:
+    """Write a token's last use in its own short transaction after the request's commit.
+
+    Best effort: it is bookkeeping, so a busy database skips it rather than failing the call.
+    """
+    pending = _pending_token_use.get()
+    if pending is None:
+        return
+    _pending_token_use.set(None)
+    token_id, when = pending
+    try:
+        db.session.execute(
+            sa.update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when)
+        )
+        db.session.commit()
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
 
 
 def revoke_token(actor: Actor, token: ApiToken) -> ApiToken:
