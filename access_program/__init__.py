@@ -176,6 +176,7 @@ def register_commands(app: Flask) -> None:
     from access_program.accounts.cli import tokens_cli, users_cli
     from access_program.audit.cli import audit_cli
     from access_program.cohorts.cli import invitations_cli
+    from access_program.compensation.cli import compensation_cli
     from access_program.demo import seed_demo_command
     from access_program.outbox.cli import outbox_cli
     from access_program.payouts.emulator import stripe_emulator_command
@@ -189,6 +190,7 @@ def register_commands(app: Flask) -> None:
         invitations_cli,
         outbox_cli,
         reviews_cli,
+        compensation_cli,
     ):
         app.cli.add_command(command)
     app.cli.add_command(seed_demo_command)

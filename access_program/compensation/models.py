@@ -141,6 +141,8 @@ class EntryKind(StrEnum):
     PAYOUT_REVERSAL = "payout_reversal"
     #: Reverses an earlier entry (opposite sign); the ledger is never edited.
     CORRECTION = "correction"
+    #: An admin adjustment with a reason: positive or negative, never 0.
+    ADJUSTMENT = "adjustment"
 
 
 class LedgerEntry(db.Model):
@@ -153,7 +155,8 @@ class LedgerEntry(db.Model):
             "(kind = 'credit' AND contribution_id IS NOT NULL AND amount_minor > 0)"
             " OR (kind = 'payout' AND payout_id IS NOT NULL AND amount_minor < 0)"
             " OR (kind = 'payout_reversal' AND payout_id IS NOT NULL AND amount_minor > 0)"
-            " OR (kind = 'correction' AND reverses_entry_id IS NOT NULL)",
+            " OR (kind = 'correction' AND reverses_entry_id IS NOT NULL)"
+            " OR (kind = 'adjustment' AND contribution_id IS NOT NULL)",
             name="kind_matches",
         ),
         sa.UniqueConstraint("contribution_id"),

@@ -19,6 +19,7 @@ from access_program.accounts.models import User
 from access_program.audit.models import AuditEvent
 from access_program.audit.service import Actor
 from access_program.cohorts.models import Membership, MembershipStatus, OnDeadline, PolicyClause
+from access_program.compensation.service import credit_approved_output
 from access_program.db import db, utcnow
 from access_program.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from access_program.outbox.service import queue_email
@@ -423,6 +424,8 @@ def _finalize(
         allowed_uses=decision.allowed_uses,
         **extra,
     )
+    if outcome == Outcome.APPROVED:
+        credit_approved_output(submission)
     words = {
         Outcome.APPROVED: "Approved",
         Outcome.CHANGES_REQUESTED: "Changes requested",
@@ -604,6 +607,8 @@ def decide_appeal(reviewer: User, submission: Submission, outcome: str, reason: 
         outcome=outcome,
         reason=reason,
     )
+    if target == Status.APPEAL_GRANTED:
+        credit_approved_output(submission)
     verdict = (
         "Appeal granted: you may share the output" if outcome == "granted" else "Appeal upheld"
     )
@@ -691,6 +696,7 @@ def apply_deadlines(now: dt.datetime | None = None) -> LapseResult:
             reason=DEADLINE_REASON,
             due_at=None,
         )
+        credit_approved_output(submission)
         _notify(
             submission,
             "Deemed approved",

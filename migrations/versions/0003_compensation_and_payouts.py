@@ -162,7 +162,7 @@ def upgrade():
     sa.Column('terms_id', sa.Integer(), nullable=True),
     sa.Column('created_at', access_program.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.CheckConstraint("(kind = 'credit' AND contribution_id IS NOT NULL AND amount_minor > 0) OR (kind = 'payout' AND payout_id IS NOT NULL AND amount_minor < 0) OR (kind = 'payout_reversal' AND payout_id IS NOT NULL AND amount_minor > 0) OR (kind = 'correction' AND reverses_entry_id IS NOT NULL)", name=op.f('ck_ledger_entries_kind_matches')),
+    sa.CheckConstraint("(kind = 'credit' AND contribution_id IS NOT NULL AND amount_minor > 0) OR (kind = 'payout' AND payout_id IS NOT NULL AND amount_minor < 0) OR (kind = 'payout_reversal' AND payout_id IS NOT NULL AND amount_minor > 0) OR (kind = 'correction' AND reverses_entry_id IS NOT NULL) OR (kind = 'adjustment' AND contribution_id IS NOT NULL)", name=op.f('ck_ledger_entries_kind_matches')),
     sa.CheckConstraint('amount_minor <> 0', name=op.f('ck_ledger_entries_non_zero')),
     sa.ForeignKeyConstraint(['artist_id'], ['users.id'], name=op.f('fk_ledger_entries_artist_id_users')),
     sa.ForeignKeyConstraint(['contribution_id'], ['contributions.id'], name=op.f('fk_ledger_entries_contribution_id_contributions')),

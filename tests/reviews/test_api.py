@@ -52,9 +52,12 @@ def unchanged(db):
 
 
 def events_since(db, seq: int) -> list[AuditEvent]:
+    """The request's own events (an approval's fee credit is compensation's event)."""
     return list(
         db.session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.seq > seq).order_by(AuditEvent.seq)
+            sa.select(AuditEvent)
+            .where(AuditEvent.seq > seq, AuditEvent.subject_type == "submission")
+            .order_by(AuditEvent.seq)
         )
     )
 

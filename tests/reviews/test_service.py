@@ -39,7 +39,10 @@ DAY = dt.timedelta(days=1)
 
 def only_event(db, since: int, action: str, artist_id: int) -> AuditEvent:
     """Exactly one audit event was written since ``since``: this action, for this artist."""
-    events = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.seq > since)).all()
+    # Approvals also credit the approved-output fee: that event belongs to compensation.
+    events = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.seq > since, AuditEvent.subject_type == "submission")
+    ).all()
     assert [e.action for e in events] == [action]
     assert events[0].artist_id == artist_id
     return events[0]
