@@ -20,12 +20,14 @@ class NavItem:
 ARTIST_NAV = [
     ("Dashboard", "access.dashboard"),
     ("Requests", "reviews.my_requests"),
+    ("Money", "compensation.money"),
     ("Terms", "cohorts.my_terms"),
     ("My record", "audit.my_record"),
 ]
 STAFF_NAV = [
     ("Review queue", "reviews.queue"),
     ("Artists", "access.artists"),
+    ("Contributions", "compensation.staff_contributions"),
 ]
 ADMIN_NAV = [
     ("Cohorts", "cohorts.cohorts"),
@@ -33,6 +35,8 @@ ADMIN_NAV = [
     ("Artists", "access.artists"),
     ("Review queue", "reviews.queue"),
     ("Pauses", "access.pauses"),
+    ("Contributions", "compensation.staff_contributions"),
+    ("Payout runs", "payouts.runs"),
     ("Audit log", "audit.events"),
     ("Outbox", "outbox.messages"),
     ("Users & tokens", "accounts.users"),

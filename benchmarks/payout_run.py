@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -39,9 +40,12 @@ import tempfile
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import requests
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +112,7 @@ def make_app(url: str, emulator_url: str):
     )
 
 
-def seed(emulator: EmulatorServer) -> tuple[int, int, list[int], list[str]]:
+def seed(emulator_url: str) -> tuple[int, int, list[int], list[str]]:
     """Migrate, then 300 members with ready payout accounts; (admin, cohort, artists, accounts)."""
     from flask_migrate import upgrade
 
@@ -158,7 +162,10 @@ def seed(emulator: EmulatorServer) -> tuple[int, int, list[int], list[str]]:
         account = gateway.create_express_account(
             artist.email, idempotency_key=f"bench-account-{uuid.uuid4().hex}"
         )
-        emulator.emulator.complete_onboarding(account.id)
+        onboarded = requests.post(
+            f"{emulator_url}/_emulator/accounts/{account.id}/complete-onboarding", timeout=10
+        )
+        onboarded.raise_for_status()
         destinations.append(account.id)
         db.session.add(
             PayoutAccount(
@@ -240,13 +247,13 @@ def payout_run(
     return elapsed, previewed - started, counter.count
 
 
-def run_database(name: str, url: str, emulator: EmulatorServer, rounds: int) -> Result:
-    app = make_app(url, emulator.url)
+def run_database(name: str, url: str, emulator_url: str, rounds: int) -> Result:
+    app = make_app(url, emulator_url)
     result = Result(name)
     counter = StatementCounter()
     with app.app_context():
         started = time.perf_counter()
-        admin_id, cohort_id, artist_ids, destinations = seed(emulator)
+        admin_id, cohort_id, artist_ids, destinations = seed(emulator_url)
         terms_id = db.session.get(Cohort, cohort_id).terms_id
         print(f"[{name}] seeded {ARTISTS} artists in {time.perf_counter() - started:.1f} s")
         sa.event.listen(db.engine, "before_cursor_execute", counter)
@@ -272,6 +279,34 @@ def run_database(name: str, url: str, emulator: EmulatorServer, rounds: int) -> 
         db.session.remove()
         db.engine.dispose()
     return result
+
+
+def _serve_emulator(connection) -> None:
+    """In a process of its own: serve the emulator until told to stop."""
+    logging.getLogger("access_program.payouts.emulator").setLevel(logging.WARNING)
+    with EmulatorServer() as server:
+        connection.send(server.url)
+        connection.recv()
+
+
+@contextmanager
+def emulator_server(mode: str) -> Iterator[str]:
+    """The emulator's URL: served from its own process (as Stripe is remote, and as `make run`
+    starts it), or from a thread of this one (sharing its interpreter lock)."""
+    if mode == "thread":
+        with EmulatorServer() as server:
+            yield server.url
+        return
+    parent, child = multiprocessing.get_context("spawn").Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve_emulator, args=(child,), daemon=True
+    )
+    process.start()
+    try:
+        yield parent.recv()
+    finally:
+        parent.send("stop")
+        process.join(10)
 
 
 def recreate_pg_database() -> str | None:
@@ -309,13 +344,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per database")
     parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument(
+        "--emulator",
+        choices=["process", "thread"],
+        default="process",
+        help="serve the emulator from its own process (default) or from a thread of this one",
+    )
     args = parser.parse_args(argv)
     rounds = max(1, min(args.rounds, 50))
     # The emulator logs each request at INFO; 600 lines a round would drown the figures.
     logging.getLogger("access_program.payouts.emulator").setLevel(logging.WARNING)
     results: list[Result] = []
     skipped: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="bench-payouts-") as tmp, EmulatorServer() as emulator:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-payouts-") as tmp,
+        emulator_server(args.emulator) as emulator_url,
+    ):
         logging.getLogger("access_program.payouts.emulator").setLevel(logging.WARNING)
         for name in [d.strip() for d in args.databases.split(",") if d.strip()]:
             if name == "sqlite":
@@ -328,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 url = PG_URL
             else:
                 parser.error(f"unknown database {name!r}")
-            results.append(run_database(name, url, emulator, rounds))
+            results.append(run_database(name, url, emulator_url, rounds))
     print()
     print(f"{rounds} rounds per database; bare and run alternate their order from round to round.")
     print(table(results))
