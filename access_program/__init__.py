@@ -179,6 +179,7 @@ def register_commands(app: Flask) -> None:
     from access_program.compensation.cli import compensation_cli
     from access_program.demo import seed_demo_command
     from access_program.outbox.cli import outbox_cli
+    from access_program.payouts.cli import payouts_cli
     from access_program.payouts.emulator import stripe_emulator_command
     from access_program.reviews.cli import reviews_cli
 
@@ -191,6 +192,7 @@ def register_commands(app: Flask) -> None:
         outbox_cli,
         reviews_cli,
         compensation_cli,
+        payouts_cli,
     ):
         app.cli.add_command(command)
     app.cli.add_command(seed_demo_command)
