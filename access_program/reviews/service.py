@@ -781,6 +781,13 @@ def history(submission: Submission) -> list[HistoryItem]:
         .order_by(AuditEvent.seq)
     ).all()
     clauses = {c.code: c for c in submission.terms.clauses}
+    # People are shown by name (one query for all of them), not by the email in the audit label.
+    user_ids = {e.actor_id for e in events if e.actor_type == "user" and e.actor_id}
+    names = (
+        dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids))).all())
+        if user_ids
+        else {}
+    )
     items = []
     for event in events:
         data = event.data or {}
@@ -793,7 +800,9 @@ def history(submission: Submission) -> list[HistoryItem]:
             HistoryItem(
                 seq=event.seq,
                 when=event.occurred_at,
-                who=event.actor_label,
+                who=names.get(event.actor_id, event.actor_label)
+                if event.actor_type == "user"
+                else event.actor_label,
                 action=event.action,
                 what=what,
                 why=data.get("reason") or data.get("statement"),

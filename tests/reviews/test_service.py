@@ -583,12 +583,12 @@ def test_history_says_who_decided_what_when_and_why_with_the_clause_text(db):
         "submission.appeal_decided",
     ]
     proposed = items[0]
-    assert proposed.who == proposer.email
+    assert proposed.who == proposer.name
     assert proposed.why == REASON
     assert [(c.code, c.text) for c in proposed.clauses] == [
         ("P2", "Do not show unreleased features.")
     ]
-    assert items[1].who == confirmer.email
+    assert items[1].who == confirmer.name
     assert items[1].what == "Decided: rejected"
     assert items[2].why == STATEMENT
     assert items[3].what == "Appeal granted"
