@@ -6,20 +6,22 @@
 Issue bar (issue 4): executing a run of 300 payouts takes at most 2.0× the time of 300 bare
 ``stripe`` transfer calls to the same emulator, measured in one run, on SQLite and PostgreSQL.
 
-One Stripe emulator (no webhooks) serves both sides in this process. For each database (SQLite in
-a temporary file; PostgreSQL in its own database ``bench_payouts``, dropped and re-created;
-BENCH_PAYOUTS_URL overrides it) the project's migrations build the schema, then 300 artists are
-seeded: members of one cohort with accepted terms, a payout account whose Express account was
-created through the emulator's API and onboarded, and, before each round, one accepted
-contribution credited to the ledger.
+One Stripe emulator (no webhooks) serves both sides: by default from a process of its own (Stripe
+is remote, and `make run` starts the emulator as its own process too); ``--emulator thread``
+serves it from a thread of this process instead, where it shares the interpreter lock with the
+code measured. For each database (SQLite in a temporary file; PostgreSQL in its own database
+``bench_payouts``, dropped and re-created; BENCH_PAYOUTS_URL overrides it) the project's
+migrations build the schema, then 300 artists are seeded: members of one cohort with accepted
+terms, a payout account whose Express account was created through the emulator's API and
+onboarded, and, before each round, one accepted contribution credited to the ledger.
 
 Timed, in each round:
 - *bare*: 300 calls of ``gateway.create_transfer`` (the app's own Stripe call: the official
   client, a fixed idempotency key, the same parameters and metadata) and nothing else;
 - *run*: ``create_run`` (the preview: balances, accounts, minimums, one pending payout per
-  artist, audit) and its commit, then ``execute_run`` (per payout: the claim committed as
-  submitted, the Stripe call, paid with the ledger debit, the audit event and the email in a
-  second transaction; then the run finished).
+  artist, audit) and its commit, then ``execute_run`` (waves of payouts committed as submitted,
+  the Stripe calls, then each payout paid with the ledger debit, the audit event and the email;
+  then the run finished). The execution alone is reported beside it.
 The two alternate order from round to round, so load from elsewhere on the machine hits both
 alike; the ratio of each round is reported, and the median ratio is judged against the bar.
 
@@ -90,6 +92,13 @@ class Result:
     @property
     def ratio(self) -> float:
         return statistics.median(self.ratios)
+
+    @property
+    def execute_ratio(self) -> float:
+        return statistics.median(
+            (run - preview) / bare
+            for run, preview, bare in zip(self.run, self.preview, self.bare, strict=True)
+        )
 
 
 class StatementCounter:
@@ -325,17 +334,17 @@ def recreate_pg_database() -> str | None:
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| database | payouts | 300 bare transfers (median) | create_run + execute_run (median)"
-        f" | of which the preview | ratio per round | median ratio (bar ≤ {BAR}) |"
-        " SQL statements per payout |",
-        "|---|---:|---:|---:|---:|---|---:|---:|",
+        "| database | payouts | 300 bare transfers | create_run + execute_run | of which the"
+        " preview | ratio per round | median ratio (bar ≤ 2.0) | execute_run alone: median ratio"
+        " | SQL statements per payout |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.database} | {ARTISTS} | {statistics.median(r.bare):.2f} s"
             f" | {statistics.median(r.run):.2f} s | {statistics.median(r.preview):.2f} s"
             f" | {', '.join(f'{x:.2f}' for x in r.ratios)} | {r.ratio:.2f}"
-            f" | {statistics.median(r.statements) / ARTISTS:.1f} |"
+            f" | {r.execute_ratio:.2f} | {statistics.median(r.statements) / ARTISTS:.1f} |"
         )
     return "\n".join(lines)
 
@@ -374,7 +383,10 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"unknown database {name!r}")
             results.append(run_database(name, url, emulator_url, rounds))
     print()
-    print(f"{rounds} rounds per database; bare and run alternate their order from round to round.")
+    print(
+        f"{rounds} rounds per database, the emulator in a {args.emulator}; bare and run"
+        " alternate their order from round to round (times are medians)."
+    )
     print(table(results))
     for line in skipped:
         print(line, file=sys.stderr)

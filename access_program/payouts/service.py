@@ -2,23 +2,29 @@
 
 SPEC §3.9 and STYLE §9. A run is opened as a preview: one ``pending`` payout per payable artist,
 its amount, destination, idempotency key and transfer group fixed at that moment, and the blocked
-artists listed with the reason. Executing it works the payouts one at a time:
+artists listed with the reason. Executing it works the payouts in id order, in waves:
 
-1. claim the payout with an atomic conditional UPDATE that sets a lease (two executors, threads or
-   processes or hosts, never work the same payout at once) and marks it ``submitted``; COMMIT;
-2. call Stripe with the payout's own idempotency key, outside any transaction;
-3. in one transaction record ``paid`` (transfer id, the ledger debit, audit, email) or ``failed``
-   (Stripe's message, audit, email; the balance stays payable) — or, when Stripe gave no final
-   answer (timeout, connection lost, 5xx, rate limit), leave it ``submitted`` and release the
-   lease, so that a later ``execute`` retries it with the same key.
+1. claim a wave of payouts with a conditional UPDATE that leases each one (two executors,
+   threads, processes or hosts, never work the same payout at once) and marks it ``submitted``;
+   COMMIT;
+2. call Stripe for each, one after the other, with the payout's own idempotency key, outside any
+   transaction (from a worker thread, so that recording the previous wave overlaps the calls);
+3. in one transaction record each ``paid`` (transfer id, the ledger debit, audit, email) or
+   ``failed`` (Stripe's message, audit, email; the balance stays payable) — or, when Stripe gave
+   no final answer (timeout, connection lost, 5xx, rate limit), leave it ``submitted`` and
+   release its lease, so that a later ``execute`` retries it with the same key.
 
 A payout first submitted more than 23 hours ago is reconciled before any retry, because Stripe may
 forget an idempotency key after 24 hours: the transfers of its ``transfer_group`` are listed and a
 transfer found there is recorded as paid instead of being made again.
 
+The lease is for efficiency, not for safety: should two executors ever call Stripe for the same
+payout, they send the same key and get the same transfer, and recording an outcome is guarded by
+the payout's status, so it happens once.
+
 Unlike the rest of the application these functions commit (STYLE §3, payouts aside): the
-``submitted`` state must be durable before Stripe is called, and each outcome is its own unit of
-work.
+``submitted`` state must be durable before Stripe is called, and outcomes are units of work of
+their own.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from access_program.cohorts.models import (
 )
 from access_program.compensation import service as compensation
 from access_program.compensation.models import LedgerEntry
-from access_program.db import db, utcnow
+from access_program.db import UTCDateTime, db, utcnow
 from access_program.errors import Conflict, Forbidden, NotFound, ValidationError
 from access_program.outbox.service import queue_email
 from access_program.payouts import gateway
@@ -64,14 +70,17 @@ from access_program.templating import money
 
 log = logging.getLogger(__name__)
 
-SYSTEM = Actor.system("payouts")
-
 #: Payouts still owed an answer from Stripe.
 OPEN_STATUSES = (PayoutStatus.PENDING, PayoutStatus.SUBMITTED)
 #: Stripe keeps an idempotency key at least 24 hours; reconcile before retrying an older one.
 RECONCILE_AFTER = dt.timedelta(hours=23)
 #: Added to the longest a claim's Stripe calls can take, so a live executor keeps its lease.
-LEASE_MARGIN_SECONDS = 10.0
+LEASE_MARGIN = dt.timedelta(seconds=10)
+#: Payouts claimed (committed as submitted) together; their outcomes are recorded together.
+WAVE = 25
+#: Calls in a row without an answer after which Stripe is taken to be down: the rest of the
+#: wave is not sent and the execution stops (a later execute resumes with the same keys).
+GIVE_UP_AFTER = 3
 #: Stripe calls one claim may make: the reconciliation list and the transfer.
 CALLS_PER_CLAIM = 2
 #: How often a waiting executor looks again for payouts another executor holds.
@@ -411,16 +420,15 @@ def create_run(actor: User | Actor, cohort: Cohort | None = None) -> PayoutRun:
 # --- execution -----------------------------------------------------------------------------
 
 
-def lease_seconds() -> float:
-    """How long a claim holds a payout: longer than its Stripe calls can take with the SDK's
-    retries and backoff, so that a live executor never loses it; a dead one's expires."""
+def claim_seconds() -> float:
+    """The longest one payout's Stripe calls can take, with the SDK's retries and backoff."""
     config = current_app.config
-    if config.get("PAYOUT_LEASE_SECONDS"):
-        return float(config["PAYOUT_LEASE_SECONDS"])
+    if config.get("PAYOUT_CLAIM_SECONDS"):
+        return float(config["PAYOUT_CLAIM_SECONDS"])
     retries = int(config["STRIPE_MAX_RETRIES"])
     backoff = sum(min(0.5 * 2 ** (n - 1), 5.0) for n in range(1, retries + 1))
     per_call = float(config["STRIPE_TIMEOUT"]) * (retries + 1) + backoff
-    return CALLS_PER_CLAIM * per_call + LEASE_MARGIN_SECONDS
+    return CALLS_PER_CLAIM * per_call
 
 
 @dataclass(frozen=True)
@@ -444,6 +452,15 @@ class _Claim:
             self.first_submitted_at is not None
             and utcnow() - self.first_submitted_at > RECONCILE_AFTER
         )
+
+
+@dataclass(frozen=True)
+class _Email:
+    kind: str
+    to: str
+    subject: str
+    body: str
+    user_id: int
 
 
 @dataclass
@@ -494,31 +511,35 @@ def execute_run(
     expire) instead of returning with the run still executing.
     """
     acting = start_run(actor, run)
-    result = _Executor(run.id, acting, dt.timedelta(seconds=lease_seconds())).execute(wait)
+    result = _Executor(run.id, acting, dt.timedelta(seconds=claim_seconds())).execute(wait)
     run = db.session.get(PayoutRun, run.id, populate_existing=True)
     return run, result
 
 
 class _Executor:
-    """Works a run's open payouts one at a time, in order, each with one Stripe call at a time.
+    """Works a run's open payouts in waves of up to WAVE payouts, in id order, one Stripe call
+    at a time.
 
-    The calls run in a worker thread so that the database work of one payout overlaps the call
-    of the next: payout n+1 is claimed (committed as submitted) before its call starts, and
-    payout n's outcome is recorded while that call is out. No transaction ever waits on Stripe
-    and no call depends on uncommitted state, which is what STYLE §9 asks. Only this thread
-    touches the database.
+    A wave is claimed in one transaction (each payout leased and committed as submitted), then
+    its calls are made one after the other from a worker thread; when they are done the next
+    wave is claimed and its calls start, and meanwhile this thread records the finished wave's
+    outcomes in one transaction (paid with the debit, or failed; audit; email). No transaction
+    ever waits on Stripe and no call depends on uncommitted state (STYLE §9); only this thread
+    touches the database. Each payout of a wave is leased for as long as the calls before it and
+    its own can take, so a live executor keeps its payouts and a dead one's are freed in turn.
     """
 
-    def __init__(self, run_id: int, actor: Actor, lease: dt.timedelta) -> None:
+    def __init__(self, run_id: int, actor: Actor, per_claim: dt.timedelta) -> None:
         self.run_id = run_id
         self.actor = actor
-        self.lease = lease
+        self.per_claim = per_claim
         self.result = ExecutionResult()
         self.emails: dict[int, str] = {}
+        self.emails_to_send: list[_Email] = []
 
     def execute(self, wait: bool) -> ExecutionResult:
         app = current_app._get_current_object()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stripe-call") as caller:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stripe-calls") as caller:
             while True:
                 self._work_pass(app, caller)
                 if self._finish():
@@ -546,25 +567,24 @@ class _Executor:
                 .where(Payout.run_id == self.run_id, Payout.status.in_(list(OPEN_STATUSES)))
             ).all()
         )
-        claim = self._claim_next(0)
+        wave = self._claim_wave(0)
         db.session.commit()
-        if claim is None:
-            return
-        call = caller.submit(self._call_with_app, app, claim)
-        while claim is not None:
-            outcome = call.result()
-            following = self._claim_next(claim.id)
-            db.session.commit()  # submitted, durably, before its call starts
-            if following is not None:
-                call = caller.submit(self._call_with_app, app, following)
-            self._record(claim, outcome)
+        calls = caller.submit(self._calls_with_app, app, wave) if wave else None
+        while wave:
+            outcomes = calls.result()
+            gave_up = any(isinstance(outcome, NotSent) for outcome in outcomes)
+            following = [] if gave_up else self._claim_wave(wave[-1].id)
+            db.session.commit()  # submitted, durably, before their calls start
+            if following:
+                calls = caller.submit(self._calls_with_app, app, following)
+            self._record_wave(wave, outcomes)
             db.session.commit()
-            claim = following
+            wave = following
 
     # Claiming --------------------------------------------------------------------------------
 
-    def _claim_next(self, cursor: int) -> _Claim | None:
-        """Lease the next open payout after ``cursor`` and mark it submitted, in one atomic
+    def _claim_wave(self, cursor: int) -> list[_Claim]:
+        """Lease the next open payouts after ``cursor`` and mark them submitted, with a
         conditional UPDATE: of several executors, one only takes a payout whose lease is free.
         In the caller's transaction."""
         while True:
@@ -575,18 +595,26 @@ class _Executor:
                 Payout.status.in_(list(OPEN_STATUSES)),
                 sa.or_(Payout.lease_until.is_(None), Payout.lease_until < now),
             )
-            lease_until = now + self.lease
-            row = db.session.execute(
-                sa.update(Payout)
-                .where(
-                    Payout.id
-                    == sa.select(Payout.id)
-                    .where(claimable)
-                    .order_by(Payout.id)
-                    .limit(1)
-                    .scalar_subquery(),
-                    claimable,
+            ids = list(
+                db.session.scalars(
+                    sa.select(Payout.id).where(claimable).order_by(Payout.id).limit(WAVE)
                 )
+            )
+            if not ids:
+                return []
+            leases = {
+                payout_id: now + self.per_claim * (position + 1) + LEASE_MARGIN
+                for position, payout_id in enumerate(ids)
+            }
+            lease_until = sa.case(
+                *(
+                    (Payout.id == payout_id, sa.literal(until, UTCDateTime()))
+                    for payout_id, until in leases.items()
+                )
+            )
+            rows = db.session.execute(
+                sa.update(Payout)
+                .where(Payout.id.in_(ids), claimable)
                 .values(
                     status=PayoutStatus.SUBMITTED,
                     lease_until=lease_until,
@@ -605,41 +633,58 @@ class _Executor:
                     Payout.attempts,
                 )
                 .execution_options(synchronize_session=False)
-            ).first()
-            if row is not None:
+            ).all()
+            if rows:
                 break
-            # Nothing left, or another executor took the one chosen: look again.
-            if db.session.scalar(sa.select(Payout.id).where(claimable).limit(1)) is None:
-                return None
-        first_attempt = row.attempts == 1
-        if first_attempt:
-            audit.record(
-                self.actor,
-                "payout.submitted",
-                "payout",
-                row.id,
-                artist_id=row.artist_id,
-                data={"run_id": self.run_id, "idempotency_key": row.idempotency_key},
+            cursor = ids[-1]  # another executor took them all first
+        claims = []
+        for row in sorted(rows, key=lambda r: r.id):
+            first_attempt = row.attempts == 1
+            if first_attempt:
+                audit.record(
+                    self.actor,
+                    "payout.submitted",
+                    "payout",
+                    row.id,
+                    artist_id=row.artist_id,
+                    data={"run_id": self.run_id, "idempotency_key": row.idempotency_key},
+                )
+            claims.append(
+                _Claim(
+                    id=row.id,
+                    run_id=self.run_id,
+                    artist_id=row.artist_id,
+                    amount_minor=row.amount_minor,
+                    currency=row.currency,
+                    destination=row.destination,
+                    transfer_group=row.transfer_group,
+                    idempotency_key=row.idempotency_key,
+                    first_submitted_at=None if first_attempt else row.submitted_at,
+                    lease_until=leases[row.id],
+                )
             )
-        return _Claim(
-            id=row.id,
-            run_id=self.run_id,
-            artist_id=row.artist_id,
-            amount_minor=row.amount_minor,
-            currency=row.currency,
-            destination=row.destination,
-            transfer_group=row.transfer_group,
-            idempotency_key=row.idempotency_key,
-            first_submitted_at=None if first_attempt else row.submitted_at,
-            lease_until=lease_until,
-        )
+        return claims
 
     # Calling Stripe (no transaction open) ------------------------------------------------------
 
     @classmethod
-    def _call_with_app(cls, app: Flask, claim: _Claim) -> str | stripe.StripeError:
+    def _calls_with_app(cls, app: Flask, wave: list[_Claim]) -> list[str | stripe.StripeError]:
+        """Each payout's outcome, in order. After GIVE_UP_AFTER calls in a row without an
+        answer Stripe is taken to be down: the rest of the wave is not sent."""
+        outcomes: list[str | stripe.StripeError] = []
+        unanswered = 0
         with app.app_context():  # the gateway reads the Stripe configuration
-            return cls._call(claim)
+            for claim in wave:
+                if unanswered >= GIVE_UP_AFTER:
+                    outcomes.append(
+                        NotSent(f"Not sent: Stripe did not answer the {unanswered} calls before.")
+                    )
+                    continue
+                outcome = cls._call(claim)
+                final = isinstance(outcome, str) or _is_final(outcome)
+                unanswered = 0 if final else unanswered + 1
+                outcomes.append(outcome)
+        return outcomes
 
     @classmethod
     def _call(cls, claim: _Claim) -> str | stripe.StripeError:
@@ -668,30 +713,37 @@ class _Executor:
         """The transfer Stripe already made for this payout, if any (found by its group)."""
         for found in gateway.transfers_in_group(claim.transfer_group):
             transfer = found.to_dict()
-            metadata = transfer.get("metadata") or {}
-            if metadata.get("payout_key") == claim.idempotency_key or (
-                transfer.get("amount") == claim.amount_minor
-                and transfer.get("destination") == claim.destination
-            ):
+            # The group alone is not proof (another database may use the same Stripe account):
+            # every transfer this code makes carries its payout's key in its metadata.
+            if (transfer.get("metadata") or {}).get("payout_key") == claim.idempotency_key:
                 log.info("payout %s reconciled: Stripe has %s", claim.id, transfer["id"])
                 return transfer["id"]
         return None
 
     # Recording the outcome (in the caller's transaction) ----------------------------------------
 
-    def _record(self, claim: _Claim, outcome: str | stripe.StripeError) -> None:
-        if isinstance(outcome, str):
-            self._record_paid(claim, outcome)
-        elif isinstance(outcome, FINAL_ERRORS) and not isinstance(outcome, stripe.IdempotencyError):
-            self._record_failed(claim, outcome)
-        else:
-            # No final answer, or the key was used with other parameters (money may have
-            # moved): never guess.
-            self._record_unanswered(claim, outcome)
+    def _record_wave(self, wave: list[_Claim], outcomes: list[str | stripe.StripeError]) -> None:
+        """Each payout's outcome, in the caller's transaction; the emails are added last so
+        that they are written together."""
+        paid: dict[int, str] = {}
+        for claim, outcome in zip(wave, outcomes, strict=True):
+            if isinstance(outcome, str):
+                paid[claim.id] = outcome
+            elif _is_final(outcome):
+                self._record_failed(claim, outcome)
+            else:
+                # No final answer, or the key was used with other parameters (money may have
+                # moved): never guess.
+                self._record_unanswered(claim, outcome)
+        if paid:
+            self._record_paid(paid)
+        for email in self.emails_to_send:
+            queue_email(email.kind, email.to, email.subject, email.body, user_id=email.user_id)
+        self.emails_to_send = []
 
     def _settle(self, claim: _Claim, **values: Any) -> Payout | None:
-        """submitted → paid|failed unless another executor recorded it first; the payout, or
-        None when it was already recorded."""
+        """submitted → failed unless another executor recorded it first; the payout, or None
+        when it was already recorded."""
         return db.session.scalars(
             sa.update(Payout)
             .where(Payout.id == claim.id, Payout.status == PayoutStatus.SUBMITTED)
@@ -700,43 +752,54 @@ class _Executor:
             execution_options={"synchronize_session": False, "populate_existing": True},
         ).first()
 
-    def _record_paid(self, claim: _Claim, transfer_id: str) -> None:
-        """paid, with the transfer id and the ledger debit, in one transaction."""
-        payout = self._settle(
-            claim,
-            status=PayoutStatus.PAID,
-            transfer_id=transfer_id,
-            paid_at=utcnow(),
-            failure_message=None,
+    def _record_paid(self, transfers: dict[int, str]) -> None:
+        """submitted → paid, with the transfer id, and the ledger debit, audit and email of each
+        payout, in one transaction; a payout another executor recorded first is left alone."""
+        transfer_id = sa.case(
+            *((Payout.id == payout_id, value) for payout_id, value in transfers.items())
         )
-        if payout is None:
-            return
-        compensation.post_payout_debit(payout)
-        audit.record(
-            self.actor,
-            "payout.paid",
-            "payout",
-            payout.id,
-            artist_id=payout.artist_id,
-            data={
-                "run_id": payout.run_id,
-                "transfer_id": transfer_id,
-                "amount_minor": payout.amount_minor,
-                "currency": payout.currency,
-                "attempts": payout.attempts,
-            },
-        )
-        amount = money(payout.amount_minor, payout.currency)
-        queue_email(
-            "payout.paid",
-            self.emails.get(claim.id) or payout.artist.email,
-            f"Payout sent: {amount}",
-            f"We sent {amount} to your Stripe account (transfer {transfer_id}).\n"
-            "It appears in your Stripe Express dashboard; your balance with us is reduced by"
-            " the same amount.",
-            user_id=payout.artist_id,
-        )
-        self.result.paid += 1
+        payouts = db.session.scalars(
+            sa.update(Payout)
+            .where(Payout.id.in_(list(transfers)), Payout.status == PayoutStatus.SUBMITTED)
+            .values(
+                status=PayoutStatus.PAID,
+                transfer_id=transfer_id,
+                paid_at=utcnow(),
+                lease_until=None,
+                failure_message=None,
+            )
+            .returning(Payout),
+            execution_options={"synchronize_session": False, "populate_existing": True},
+        ).all()
+        for payout in sorted(payouts, key=lambda p: p.id):
+            compensation.post_payout_debit(payout)
+            audit.record(
+                self.actor,
+                "payout.paid",
+                "payout",
+                payout.id,
+                artist_id=payout.artist_id,
+                data={
+                    "run_id": payout.run_id,
+                    "transfer_id": payout.transfer_id,
+                    "amount_minor": payout.amount_minor,
+                    "currency": payout.currency,
+                    "attempts": payout.attempts,
+                },
+            )
+            amount = money(payout.amount_minor, payout.currency)
+            self.emails_to_send.append(
+                _Email(
+                    "payout.paid",
+                    self.emails.get(payout.id) or payout.artist.email,
+                    f"Payout sent: {amount}",
+                    f"We sent {amount} to your Stripe account (transfer {payout.transfer_id}).\n"
+                    "It appears in your Stripe Express dashboard; your balance with us is"
+                    " reduced by the same amount.",
+                    payout.artist_id,
+                )
+            )
+            self.result.paid += 1
 
     def _record_failed(self, claim: _Claim, error: stripe.StripeError) -> None:
         """failed, with Stripe's message; nothing is debited, so the next run pays it."""
@@ -761,14 +824,16 @@ class _Executor:
             },
         )
         amount = money(payout.amount_minor, payout.currency)
-        queue_email(
-            "payout.failed",
-            self.emails.get(claim.id) or payout.artist.email,
-            f"Payout not sent: {amount}",
-            f"We could not send {amount} to your Stripe account. Stripe said: {message}\n"
-            "Nothing left your balance: it will be paid in a later run once this is fixed"
-            " (check your payout account).",
-            user_id=payout.artist_id,
+        self.emails_to_send.append(
+            _Email(
+                "payout.failed",
+                self.emails.get(claim.id) or payout.artist.email,
+                f"Payout not sent: {amount}",
+                f"We could not send {amount} to your Stripe account. Stripe said: {message}\n"
+                "Nothing left your balance: it will be paid in a later run once this is fixed"
+                " (check your payout account).",
+                payout.artist_id,
+            )
         )
         self.result.failed += 1
 
@@ -828,6 +893,16 @@ class _Executor:
         status = db.session.scalar(sa.select(PayoutRun.status).where(PayoutRun.id == self.run_id))
         db.session.commit()
         return status == RunStatus.FINISHED
+
+
+class NotSent(stripe.StripeError):
+    """A payout of a wave not sent because Stripe stopped answering the calls before it."""
+
+
+def _is_final(error: stripe.StripeError) -> bool:
+    """Stripe answered, and the transfer was not made (an idempotency error is not final: the
+    key was used with other parameters, so money may have moved; never guess)."""
+    return isinstance(error, FINAL_ERRORS) and not isinstance(error, stripe.IdempotencyError)
 
 
 def _stripe_message(error: stripe.StripeError) -> str:

@@ -132,6 +132,29 @@ def test_an_error_without_client_retries_leaves_the_payout_submitted_for_a_resum
     assert_nothing_payable_left(paid)
 
 
+def test_when_stripe_stops_answering_the_execution_stops_and_a_resume_pays_everyone(
+    admin, artists, configure, stripe_emulator
+):
+    configure(retries=0)
+    paid = artists(6)
+    run = service.create_run(admin)
+    faults(stripe_emulator, fail_next=service.GIVE_UP_AFTER, status=503)
+
+    run, result = service.execute_run(admin, run)
+
+    # Three calls in a row without an answer: the rest of the wave is not even sent.
+    assert (run.status, result.paid, result.unanswered) == ("executing", 0, 6)
+    assert stripe_emulator.emulator.transfer_log() == []
+    assert all(p.status == "submitted" and p.lease_until is None for p in fresh_payouts())
+    assert sum("Not sent" in p.failure_message for p in fresh_payouts()) == 3
+
+    run, result = service.execute_run(admin, run)
+
+    assert (run.status, result.paid) == ("finished", 6)
+    assert_exactly_once(stripe_emulator)
+    assert_nothing_payable_left(paid)
+
+
 @pytest.mark.parametrize("retries", [0, 2])
 def test_a_delay_past_the_client_timeout_makes_one_transfer(
     admin, artists, configure, stripe_emulator, retries

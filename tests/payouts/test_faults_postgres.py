@@ -29,19 +29,11 @@ from .runs_support import assert_exactly_once, assert_nothing_payable_left, paya
 pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The Flask app the executors load (`flask --app app`).
-APP_TARGET = os.environ.get("PAYOUTS_CLI_APP", "app")
 PROCESS_TIMEOUT = 120
 
 
 @pytest.fixture
-def cli_registered(app):
-    if APP_TARGET == "app" and "payouts" not in app.cli.commands:
-        pytest.skip("the payouts command group is not registered in create_app yet")
-
-
-@pytest.fixture
-def seeded(committed_db, cli_registered, stripe_client, stripe_emulator):
+def seeded(committed_db, stripe_client, stripe_emulator):
     """``seeded(n)``: n artists with a balance and a ready account, and a run paying them."""
 
     def make(count: int):
@@ -71,7 +63,7 @@ class Executor:
                     "-m",
                     "flask",
                     "--app",
-                    APP_TARGET,
+                    "app",
                     "payouts",
                     "execute",
                     str(run_id),
@@ -140,15 +132,16 @@ def wait_until(predicate, what: str, timeout: float = 60.0) -> None:
 def test_two_executions_of_one_run_at_once_pay_each_payout_once(
     committed_db, seeded, executor, stripe_emulator
 ):
-    run_id, artists = seeded(24)
-    delay_transfers(stripe_emulator, 0.1, 24)  # both processes are at work at the same time
+    count = 2 * service.WAVE + 10  # more than one wave each
+    run_id, artists = seeded(count)
+    delay_transfers(stripe_emulator, 0.05, count)  # both processes are at work at the same time
 
     first, second = executor(run_id), executor(run_id)
     codes = [first.wait(), second.wait()]
 
     assert codes == [0, 0], first.output() + second.output()
     payouts = assert_exactly_once(stripe_emulator)
-    assert [p.attempts for p in payouts] == [1] * 24  # no payout was ever worked twice
+    assert [p.attempts for p in payouts] == [1] * count  # no payout was ever worked twice
     assert_nothing_payable_left(artists)
     session = committed_db.session
     paid = session.scalars(
@@ -207,12 +200,19 @@ def test_executions_killed_mid_run_at_several_points_then_resumed_pay_each_payou
 
     killed(lambda: _submitted_count(session) >= 1, "the first payout submitted", age=True)
     killed(lambda: len(log()) >= 3, "3 transfers", age=True)
-    # This one's lease is left to run out: the resume works the others, then waits for it.
+    # This one's leases are left to run out (shortened to a few seconds): the resume works
+    # what is free, then waits for them.
     killed(
         lambda: len(log()) >= 6 and _submitted_count(session) >= 1,
         "6 transfers and a payout out at Stripe",
         age=False,
     )
+    session.execute(
+        sa.update(Payout)
+        .where(Payout.lease_until.is_not(None))
+        .values(lease_until=sa.func.now() + sa.text("interval '3 seconds'"))
+    )
+    session.commit()
     resume = executor(run_id, timeout=1.0, retries=0)
     code = resume.wait()
 

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from access_program.audit.models import AuditEvent
+from access_program.cohorts.models import Membership
 from access_program.compensation import service as compensation
 from access_program.compensation.models import EntryKind, LedgerEntry
 from access_program.db import db, utcnow
@@ -18,7 +19,7 @@ from access_program.errors import Conflict, Forbidden, ValidationError
 from access_program.payouts import service
 from access_program.payouts.cli import payouts_cli
 from access_program.payouts.models import Payout, PayoutRun
-from tests.factories import CohortFactory, MembershipFactory, UserFactory
+from tests.factories import CohortFactory, GrantFactory, MembershipFactory, UserFactory
 from tests.helpers import audit_head_seq
 
 from .runs_support import (
@@ -447,3 +448,32 @@ def test_a_validation_error_names_the_unknown_cohort(db):
     with pytest.raises(ValidationError) as error:
         service.get_cohort_for_run(999_999)
     assert error.value.details == {"cohort_id": ["No cohort 999999."]}
+
+
+def test_the_preview_pays_leaving_artists_whatever_the_minimum_as_compensation_says(
+    admin, artist_factory
+):
+    """The preview decides for all artists at once; it must agree with compensation.is_leaving
+    and compensation.payable, artist by artist."""
+    cohort = CohortFactory()
+    staying = artist_factory(cohort=cohort, amount_minor=700)
+    ended = artist_factory(cohort=cohort, amount_minor=700, ended=True)
+    revoked = artist_factory(cohort=cohort, amount_minor=700)
+    expired = artist_factory(cohort=cohort, amount_minor=700)
+    current = artist_factory(cohort=cohort, amount_minor=700)
+    for artist, trait in ((revoked, "revoked"), (expired, "expired"), (current, None)):
+        membership = db.session.scalar(sa.select(Membership).where(Membership.user_id == artist.id))
+        GrantFactory(membership=membership, **({trait: True} if trait else {}))
+
+    run = service.create_run(admin, cohort)
+
+    lines = {line["artist_id"]: line for line in run.preview}
+    for artist in (staying, ended, revoked, expired, current):
+        line = lines[artist.id]
+        leaving = compensation.is_leaving(artist)
+        assert line["payable"] is leaving, artist
+        assert line["settlement"] is leaving
+        assert line["amount_minor"] == 700
+    assert {a.id for a in (ended, revoked, expired)} == {
+        a for a, line in lines.items() if line["payable"]
+    }
