@@ -6,10 +6,12 @@ import logging
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Request, Response, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
+from access_program.db import READS, read_engine_options
 from access_program.errors import error_response, register_error_handlers
 from access_program.extensions import api, csrf, limiter, login_manager, migrate
 from access_program.extensions import db as database
@@ -34,18 +36,45 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     return app
 
 
+API_PREFIX = "/api/"
+
+
+class PageSessionInterface(SecureCookieSessionInterface):
+    """The signed session cookie, for pages only. The API authenticates with bearer tokens and is
+    exempt from CSRF, so it must never act on a session cookie: its requests get Flask's null
+    session (reading it finds nothing; nothing is set), which also skips the cookie's signature
+    check on the generation tool's hot path."""
+
+    def open_session(self, app: Flask, request: Request):
+        if request.path.startswith(API_PREFIX):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
+
 def register_extensions(app: Flask) -> None:
     from access_program.accounts.service import load_session_user
 
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    app.session_interface = PageSessionInterface()
+
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite"):
         # A file needs no liveness ping before each checkout; a server connection does.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             k: v for k, v in app.config["SQLALCHEMY_ENGINE_OPTIONS"].items() if k != "pool_pre_ping"
+        }
+    reads = read_engine_options(uri)
+    if reads is not None:
+        app.config["SQLALCHEMY_BINDS"] = {
+            READS: reads,
+            **(app.config.get("SQLALCHEMY_BINDS") or {}),
         }
     database.init_app(app)
     migrate.init_app(app, database, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
+    # The generation tool's access check has no rate limit (it is a service with its own token,
+    # asking many times a second); skipping the limiter's lookup keeps its hot path short.
+    limiter.request_filter(lambda: request.endpoint in ACCESS_CHECK_ENDPOINTS)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Sign in to see this page."
@@ -57,6 +86,10 @@ def register_extensions(app: Flask) -> None:
         "bearer", {"type": "http", "scheme": "bearer", "description": "API token"}
     )
     api.spec.options["security"] = [{"bearer": []}]
+
+
+#: The access decision's routes (see access/api.py).
+ACCESS_CHECK_ENDPOINTS = frozenset({"access_api.AccessById", "access_api.AccessByExternalId"})
 
 
 def register_blueprints(app: Flask) -> None:
@@ -123,6 +156,11 @@ def register_transaction_boundary(app: Flask) -> None:
 
     @app.after_request
     def commit_or_rollback(response: Response) -> Response:
+        if not database.session.registry.has():
+            # The request never opened a session (the access check reads on its own
+            # connection): there is nothing to commit.
+            record_token_use()
+            return response
         if response.status_code >= 400:
             database.session.rollback()
             return response

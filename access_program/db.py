@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -76,9 +77,15 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
+#: Execution option of ``read_connection()``: each statement is its own transaction.
+SINGLE_STATEMENT = "access_program_single_statement"
+
+
 @sa.event.listens_for(sa.engine.Engine, "begin")
 def _sqlite_begin(connection: sa.engine.Connection) -> None:
-    if connection.dialect.name == "sqlite":
+    if connection.dialect.name == "sqlite" and not connection.get_execution_options().get(
+        SINGLE_STATEMENT
+    ):
         # A writer takes the write lock up front, so concurrent writers queue (busy_timeout)
         # instead of failing when a read transaction later tries to write.
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _expects_writes() else "BEGIN")
@@ -92,6 +99,156 @@ def _expects_writes() -> bool:
     if has_request_context():
         return request.method not in ("GET", "HEAD", "OPTIONS")
     return _writing.get()
+
+
+#: Flask-SQLAlchemy bind key of the engine for ``read_first`` on a database server: autocommit
+#: and no liveness ping (``read_first`` retries a dropped connection itself).
+READS = "reads"
+
+
+def read_engine_options(uri: str) -> dict | None:
+    """The ``SQLALCHEMY_BINDS`` entry for READS, or None for SQLite (in process: the main engine
+    serves, and an in-memory database must not get a second engine)."""
+    if uri.startswith("sqlite"):
+        return None
+    return {"url": uri, "isolation_level": "AUTOCOMMIT", "pool_pre_ping": False}
+
+
+@contextmanager
+def read_connection() -> Iterator[sa.Connection]:
+    """A connection where each statement is its own transaction, outside the session's (the
+    access check's hot path): PostgreSQL in autocommit (one round trip, no BEGIN or COMMIT);
+    SQLite with no BEGIN (the driver's autocommit). A single SELECT reads one consistent
+    snapshot, taken when it starts, so whatever committed before the request began is seen.
+
+    When the session is bound to a connection rather than an engine (the test suite's
+    rolled-back outer transaction), that connection is used: the statement then sees exactly
+    what the session sees."""
+    # Read from the session's factory rather than the session: creating a session per request
+    # costs more than the statement.
+    bind = db.session.session_factory.kw.get("bind")
+    if isinstance(bind, sa.Connection):
+        yield bind
+        return
+    engine = db.engines.get(READS)
+    if engine is not None:
+        with engine.connect() as connection:
+            yield connection
+        return
+    with db.engine.connect() as connection:
+        connection.execution_options(**{SINGLE_STATEMENT: True})
+        yield connection
+
+
+class Precompiled:
+    """A SELECT compiled once per dialect and run on the DBAPI cursor, for the one statement on
+    the hot path (the access check). ``Connection.execute`` costs more than the query itself
+    there: hashing a large statement's cache key, bind and result processing, and building a
+    result's metadata from the cursor's description on every call. SQLAlchemy's
+    ``before_cursor_execute`` and ``after_cursor_execute`` listeners are still called (the tests
+    count statements with them); driver errors are raised as SQLAlchemy's, and a dropped
+    connection is invalidated, as ``Connection.execute`` would.
+
+    Parameters are named by their ``bindparam``; datetime values must be timezone-aware (UTC).
+    Result columns typed ``UTCDateTime`` come back as aware UTC datetimes and booleans as bools,
+    as the ORM gives them; other values as the driver returns them, so keep such statements to
+    integers, strings, booleans and UTC timestamps."""
+
+    def __init__(self, statement: sa.Select):
+        self.statement = statement
+        self._by_dialect: dict[str, tuple] = {}
+
+    def _compile(self, dialect: sa.Dialect) -> tuple:
+        compiled = self.statement.compile(dialect=dialect)
+        if "POSTCOMPILE" in compiled.string:
+            raise TypeError("Precompiled takes no expanding or literal-execute parameters")
+        defaults = {name: bind.effective_value for bind, name in compiled.bind_names.items()}
+        positional = compiled.positiontup if compiled.positional else None
+        columns = list(self.statement.selected_columns)
+        row_type = namedtuple("Row", [c.key for c in columns])  # noqa: PYI024
+        converters = [
+            _utc
+            if isinstance(c.type, UTCDateTime)
+            else bool
+            if isinstance(c.type, sa.Boolean)
+            else None
+            for c in columns
+        ]
+        entry = (compiled.string, defaults, positional, row_type, converters)
+        self._by_dialect[dialect.name] = entry
+        return entry
+
+    def first(self, connection: sa.Connection, **values):
+        """The first row (a named tuple) or None."""
+        dialect = connection.dialect
+        sql, defaults, positional, row_type, converters = self._by_dialect.get(
+            dialect.name
+        ) or self._compile(dialect)
+        params = dict(defaults)
+        for name, value in values.items():
+            if isinstance(value, dt.datetime) and dialect.name == "sqlite":
+                # SQLAlchemy's SQLite storage format for DateTime, naive UTC (see UTCDateTime).
+                value = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            params[name] = value
+        args = tuple(params[name] for name in positional) if positional is not None else params
+        raw = _execute_first(connection, sql, args)
+        if raw is None:
+            return None
+        return row_type(
+            *(
+                value if convert is None or value is None else convert(value)
+                for value, convert in zip(raw, converters, strict=True)
+            )
+        )
+
+
+def _execute_first(connection: sa.Connection, sql: str, args) -> tuple | None:
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()
+    dispatch = connection.dispatch
+    try:
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(connection, cursor, sql, args, None, False)
+        cursor.execute(sql, args)
+        row = cursor.fetchone()
+        if dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(connection, cursor, sql, args, None, False)
+        return row
+    except connection.dialect.loaded_dbapi.Error as exc:
+        invalidated = connection.dialect.is_disconnect(exc, dbapi_connection, cursor)
+        if invalidated:
+            connection.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(
+            sql,
+            args,
+            exc,
+            connection.dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated,
+            dialect=connection.dialect,
+        ) from exc
+    finally:
+        cursor.close()
+
+
+def _utc(value) -> dt.datetime:
+    if isinstance(value, str):  # SQLite
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def read_first(statement: Precompiled, **values):
+    """``statement.first()`` on a ``read_connection()``; a connection the server dropped (a
+    restart, an idle timeout) is replaced and the read tried once more."""
+    try:
+        with read_connection() as connection:
+            return statement.first(connection, **values)
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with read_connection() as connection:
+        return statement.first(connection, **values)
 
 
 def is_postgres() -> bool:

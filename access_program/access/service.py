@@ -20,10 +20,17 @@ from access_program.access.models import (
     ReasonCode,
     RevocationCategory,
 )
-from access_program.accounts.models import Role, User
+from access_program.accounts.models import ApiToken, Role, User
+from access_program.accounts.service import (
+    BearerToken,
+    bearer_columns,
+    bearer_from_row,
+    bearer_token,
+    hash_token,
+)
 from access_program.audit.service import Actor
 from access_program.cohorts.models import Cohort, Membership, MembershipStatus
-from access_program.db import UTCDateTime, db, utcnow
+from access_program.db import Precompiled, UTCDateTime, db, read_first, utcnow
 from access_program.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from access_program.outbox.service import queue_many
 
@@ -365,6 +372,9 @@ class Decision:
         }
 
 
+_ACTIVE = sa.literal_column(f"'{MembershipStatus.ACTIVE.value}'")
+
+
 @functools.cache
 def _decision_statement(by: str) -> sa.Select:
     """Everything the decision needs in one statement: the artist, their active membership and
@@ -374,27 +384,33 @@ def _decision_statement(by: str) -> sa.Select:
     Built once per process (it is on the tool's hot path): the time and the artist are bound
     parameters ``now`` and ``key``; ``by`` is "id" or "external_id"."""
     now = sa.bindparam("now", type_=UTCDateTime())
-    current_grant = (
-        sa.select(Grant.id)
-        .where(
-            Grant.membership_id == Membership.id,
-            Grant.revoked_at.is_(None),
-            sa.or_(Grant.expires_at.is_(None), Grant.expires_at > now),
+
+    def current_grant(column):
+        # The grant in force: unrevoked and unexpired, the longest-lived first.
+        return (
+            sa.select(column)
+            .where(
+                Grant.membership_id == Membership.id,
+                Grant.revoked_at.is_(None),
+                sa.or_(Grant.expires_at.is_(None), Grant.expires_at > now),
+            )
+            .order_by(Grant.expires_at.is_(None).desc(), Grant.expires_at.desc(), Grant.id.desc())
+            .limit(1)
+            .correlate(Membership)
+            .scalar_subquery()
         )
-        .order_by(Grant.expires_at.is_(None).desc(), Grant.expires_at.desc(), Grant.id.desc())
-        .limit(1)
-        .correlate(Membership)
-        .scalar_subquery()
-    )
-    latest_grant = (
-        sa.select(Grant.id)
-        .where(Grant.membership_id == Membership.id)
-        .order_by(Grant.id.desc())
-        .limit(1)
-        .correlate(Membership)
-        .scalar_subquery()
-    )
-    latest = so.aliased(Grant, name="latest_grant")
+
+    def latest_grant(column):
+        # The newest grant, to tell an expired grant from a revoked one.
+        return (
+            sa.select(column)
+            .where(Grant.membership_id == Membership.id)
+            .order_by(Grant.id.desc())
+            .limit(1)
+            .correlate(Membership)
+            .scalar_subquery()
+        )
+
     global_pause = (
         sa.select(Pause.reason)
         .where(Pause.scope_key == "global", Pause.ended_at.is_(None))
@@ -408,6 +424,8 @@ def _decision_statement(by: str) -> sa.Select:
         .correlate(Membership)
         .scalar_subquery()
     )
+    # Scalar subqueries rather than joins on a subquery's result: PostgreSQL planned
+    # "JOIN grants ON grants.id = (subquery)" as a hash join over every grant.
     return (
         sa.select(
             User.id.label("user_id"),
@@ -416,45 +434,96 @@ def _decision_statement(by: str) -> sa.Select:
             Membership.accepted_terms_id,
             Cohort.terms_id,
             Cohort.name.label("cohort_name"),
-            Grant.id.label("grant_id"),
-            Grant.expires_at,
-            latest.expires_at.label("latest_expires_at"),
-            latest.revoked_at.label("latest_revoked_at"),
+            current_grant(Grant.id).label("grant_id"),
+            current_grant(Grant.expires_at).label("expires_at"),
+            latest_grant(Grant.expires_at).label("latest_expires_at"),
+            latest_grant(Grant.revoked_at).label("latest_revoked_at"),
             global_pause.label("global_pause"),
             cohort_pause.label("cohort_pause"),
         )
         .select_from(User)
         .outerjoin(
             Membership,
-            sa.and_(Membership.user_id == User.id, Membership.status == MembershipStatus.ACTIVE),
+            # The status is written into the SQL, not bound: only a literal 'active' lets the
+            # planners use the partial index uq_memberships_one_active (SQLite otherwise scans
+            # the memberships, about 10x slower; PostgreSQL's generic plan would too).
+            sa.and_(Membership.user_id == User.id, Membership.status == _ACTIVE),
         )
         .outerjoin(Cohort, Cohort.id == Membership.cohort_id)
-        .outerjoin(Grant, Grant.id == current_grant)
-        .outerjoin(latest, latest.id == latest_grant)
-        .where(User.role == Role.ARTIST)
+        .where(User.role == sa.literal_column(f"'{Role.ARTIST.value}'"))
         .where(getattr(User, by) == sa.bindparam("key"))
     )
+
+
+def _lookup(artist_id: int | None, external_id: str | None, decision: Decision):
+    """(by, key, message if unknown) for the decision statement, or None when the input names
+    no artist at all (the decision is then already denied)."""
+    if artist_id is not None:
+        if not is_possible_id(artist_id):
+            decision.deny(ReasonCode.UNKNOWN_ARTIST, f"No artist with id {artist_id}.")
+            return None
+        return "id", artist_id, f"No artist with id {artist_id}."
+    if external_id:
+        return "external_id", external_id, f"No artist with external id {external_id!r}."
+    # Never fall through to "external_id IS NULL", which would match some artist.
+    decision.deny(ReasonCode.UNKNOWN_ARTIST, "No artist id or external id given.")
+    return None
 
 
 def decide_access(*, artist_id: int | None = None, external_id: str | None = None) -> Decision:
     """May this artist use the tool now? One SQL statement; every reason that applies."""
     now = utcnow()
     decision = Decision(allowed=True, checked_at=now)
-    if artist_id is not None:
-        if not is_possible_id(artist_id):
-            decision.deny(ReasonCode.UNKNOWN_ARTIST, f"No artist with id {artist_id}.")
-            return decision
-        by, key = "id", artist_id
-        unknown = f"No artist with id {artist_id}."
-    elif external_id:
-        by, key = "external_id", external_id
-        unknown = f"No artist with external id {external_id!r}."
-    else:
-        # Never fall through to "external_id IS NULL", which would match some artist.
-        decision.deny(ReasonCode.UNKNOWN_ARTIST, "No artist id or external id given.")
+    lookup = _lookup(artist_id, external_id, decision)
+    if lookup is None:
         return decision
+    by, key, unknown = lookup
     # Core execution on the session's connection: no ORM entities are loaded here.
     row = db.session.connection().execute(_decision_statement(by), {"now": now, "key": key}).first()
+    return _decide(decision, row, unknown)
+
+
+@functools.cache
+def _checked_decision_statement(by: str) -> Precompiled:
+    """The token lookup and the decision in one statement: the token's row (with its user's
+    ``active``), joined with the decision's one row (or NULLs for an unknown artist)."""
+    token_user = so.aliased(User, name="token_user")
+    decision = _decision_statement(by).subquery("decision")
+    return Precompiled(
+        sa.select(*bearer_columns(), token_user.active.label("token_user_active"), decision)
+        .select_from(ApiToken)
+        .outerjoin(token_user, token_user.id == ApiToken.user_id)
+        .outerjoin(decision, sa.true())
+        .where(ApiToken.token_hash == sa.bindparam("token_hash"))
+    )
+
+
+def checked_decision(
+    bearer: str, *, artist_id: int | None = None, external_id: str | None = None
+) -> tuple[BearerToken | None, Decision]:
+    """The generation tool's hot path: authenticate its token and decide, in one statement.
+
+    Returns the usable token (None: unknown, expired or revoked; the caller answers 401, and
+    checks the scope before showing the decision) and the decision. Runs on its own
+    connection, outside the request's transaction (``db.read_connection``): a single SELECT
+    reads one consistent snapshot, so a pause committed before the request began is seen."""
+    now = utcnow()
+    decision = Decision(allowed=True, checked_at=now)
+    lookup = _lookup(artist_id, external_id, decision)
+    if lookup is None:
+        return bearer_token(bearer), decision
+    by, key, unknown = lookup
+    row = read_first(
+        _checked_decision_statement(by), now=now, key=key, token_hash=hash_token(bearer)
+    )
+    token = bearer_from_row(row, now)
+    if token is None:
+        return None, decision
+    return token, _decide(decision, row if row.user_id is not None else None, unknown)
+
+
+def _decide(decision: Decision, row, unknown: str) -> Decision:
+    """Fill the decision from the decision statement's row (None: no such artist)."""
     if row is None:
         decision.deny(ReasonCode.UNKNOWN_ARTIST, unknown)
         return decision

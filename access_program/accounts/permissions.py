@@ -62,13 +62,25 @@ def bearer_principal() -> Principal:
     cached = request.environ.get(PRINCIPAL_KEY)
     if cached is not None:
         return cached
+    return authenticated(bearer_token(bearer_value()))
+
+
+def bearer_value() -> str:
+    """The token sent as ``Authorization: Bearer <token>``; 401 when there is none."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
-    token = bearer_token(value.strip())
+    return value.strip()
+
+
+def authenticated(token: BearerToken | None, scope: Scope | None = None) -> Principal:
+    """The request's principal for a looked-up token: 401 if it is unusable, 403 if it lacks
+    ``scope``."""
     if token is None:
         raise Unauthorized("The token is unknown, expired or revoked.", code="invalid_token")
+    if scope is not None and not token.has_scope(scope):
+        raise Forbidden(f"This token lacks the {scope!r} scope.", code="missing_scope")
     principal = request.environ[PRINCIPAL_KEY] = Principal(token)
     return principal
 
@@ -84,7 +96,7 @@ def api_auth(role: Role | None = None, *, scope: Scope = Scope.API) -> Callable:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             principal = bearer_principal()
             if not principal.token.has_scope(scope):
-                raise Forbidden(f"This token lacks the {scope!r} scope.", code="missing_scope")
+                authenticated(principal.token, scope)
             if role is not None:
                 user = principal.user
                 if user is None or ROLE_RANK[Role(user.role)] < ROLE_RANK[role]:

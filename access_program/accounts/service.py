@@ -250,44 +250,56 @@ class BearerToken:
         return scope in self.scopes
 
 
+def bearer_columns() -> list[sa.ColumnElement]:
+    """What the API needs of a token, labelled so that ``bearer_from_row`` reads them from any
+    statement that selects them (the access check joins them into its single statement)."""
+    return [
+        ApiToken.id.label("token_id"),
+        ApiToken.user_id.label("token_user_id"),
+        ApiToken.service_name.label("token_service_name"),
+        ApiToken.scopes.label("token_scopes"),
+        ApiToken.expires_at.label("token_expires_at"),
+        ApiToken.revoked_at.label("token_revoked_at"),
+        ApiToken.last_used_at.label("token_last_used_at"),
+    ]
+
+
 @functools.cache
 def _bearer_statement() -> sa.Select:
+    token_user = so.aliased(User, name="token_user")
     return (
-        sa.select(
-            ApiToken.id,
-            ApiToken.user_id,
-            ApiToken.service_name,
-            ApiToken.scopes,
-            ApiToken.expires_at,
-            ApiToken.revoked_at,
-            ApiToken.last_used_at,
-            User.active.label("user_active"),
-        )
+        sa.select(*bearer_columns(), token_user.active.label("token_user_active"))
         .select_from(ApiToken)
-        .outerjoin(User, User.id == ApiToken.user_id)
+        .outerjoin(token_user, token_user.id == ApiToken.user_id)
         .where(ApiToken.token_hash == sa.bindparam("token_hash"))
     )
 
 
+def bearer_from_row(row, now: dt.datetime) -> BearerToken | None:
+    """The same rules as ``resolve_token`` (unknown, revoked, expired, disabled user → None)
+    applied to a row selected with ``bearer_columns()`` and ``token_user_active``."""
+    if row is None or row.token_revoked_at is not None:
+        return None
+    if row.token_expires_at is not None and row.token_expires_at <= now:
+        return None
+    if row.token_user_id is not None and not row.token_user_active:
+        return None
+    if row.token_last_used_at is None or now - row.token_last_used_at > LAST_USED_RESOLUTION:
+        _pending_token_use.set((row.token_id, now))
+    return BearerToken(
+        row.token_id, row.token_user_id, row.token_service_name, tuple(row.token_scopes.split())
+    )
+
+
 def bearer_token(plain: str) -> BearerToken | None:
-    """The usable token for an API request's bearer value, or None. The same rules as
-    ``resolve_token`` (unknown, revoked, expired, disabled user → None), without loading ORM
-    objects: one statement on the generation tool's hot path."""
+    """The usable token for an API request's bearer value, or None, without loading ORM
+    objects: one statement."""
     row = (
         db.session.connection()
         .execute(_bearer_statement(), {"token_hash": hash_token(plain)})
         .first()
     )
-    now = utcnow()
-    if row is None or row.revoked_at is not None:
-        return None
-    if row.expires_at is not None and row.expires_at <= now:
-        return None
-    if row.user_id is not None and not row.user_active:
-        return None
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        _pending_token_use.set((row.id, now))
-    return BearerToken(row.id, row.user_id, row.service_name, tuple(row.scopes.split()))
+    return bearer_from_row(row, utcnow())
 
 
 @functools.cache

@@ -454,8 +454,8 @@ def test_a_decision_takes_at_most_two_statements_whatever_the_history(db, tool, 
 
         statements = statements_of(db, lambda url=url: _assert_allowed(tool.get(url)))
 
-        # The token lookup (joined with its user) and the decision itself.
-        assert len(statements) <= 2, statements
+        # The token lookup (joined with its user) and the decision itself, in one SELECT.
+        assert len(statements) == 1, statements
         assert all(s.lstrip().upper().startswith("SELECT") for s in statements), statements
         counts[size] = len(statements)
     assert counts[1] == counts[50]
@@ -475,4 +475,4 @@ def test_a_refused_check_also_stays_within_two_statements(db, tool):
 
     statements = statements_of(db, lambda: tool.get(url))
 
-    assert len(statements) <= 2, statements
+    assert len(statements) == 1, statements

@@ -334,3 +334,15 @@ def test_sign_out_rotates_the_session_token(db, pages):
     assert _redirects_to_login(pages.get("/dashboard"))
     db.session.refresh(artist)
     assert artist.get_id() != old_session
+
+
+def test_a_signed_in_page_session_does_not_authenticate_the_api(db, pages):
+    """The API is exempt from CSRF, so a session cookie must not work there: a page could
+    otherwise make a signed-in admin's browser call it. API requests never set the cookie."""
+    pages.login(UserFactory(admin=True))
+    assert pages.client.get("/admin/cohorts").status_code == 200  # the session works on pages
+
+    response = pages.client.get("/api/v1/me")
+
+    assert response.status_code == 401
+    assert "Set-Cookie" not in response.headers
