@@ -50,6 +50,9 @@ class Config:
     STRIPE_TIMEOUT = float(os.environ.get("STRIPE_TIMEOUT", "20"))
     #: The SDK's own retries (same idempotency key) for connection errors, 409 and 5xx.
     STRIPE_MAX_RETRIES = int(os.environ.get("STRIPE_MAX_RETRIES", "2"))
+    #: Seconds a payout's lease lasts while one executor calls Stripe for it; unset: worked out
+    #: from the timeout and retries above (long enough for every retry of every call).
+    PAYOUT_CLAIM_SECONDS = os.environ.get("PAYOUT_CLAIM_SECONDS")
     TESTING = False
 
 

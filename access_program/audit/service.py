@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,30 +105,56 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event to the chain in the caller's transaction (never commits)."""
+    (event,) = record_many(actor, [Event(action, subject_type, subject_id, artist_id, data)])
+    return event
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event for ``record_many``."""
+
+    action: str
+    subject_type: str
+    subject_id: int | str | None
+    artist_id: int | None = None
+    data: dict[str, Any] | None = None
+
+
+def record_many(actor: Actor, events: Sequence[Event]) -> list[AuditEvent]:
+    """Append events in this order in the caller's transaction (never commits): the chain is
+    locked and its head read once, and the rows go in one INSERT. The same events as as many
+    ``record`` calls, for a batch of state changes made in one transaction (a payout wave)."""
+    if not events:
+        return []
     _lock_chain()
     head = db.session.execute(
         sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
     seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
-    event = AuditEvent(
-        seq=seq,
-        occurred_at=utcnow(),
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_label=actor.label,
-        action=action,
-        subject_type=subject_type,
-        subject_id=None if subject_id is None else str(subject_id),
-        artist_id=artist_id,
-        data=_plain_data(data or {}),
-        request_id=request_id(),
-        ip=_client_ip(),
-        prev_hash=prev_hash,
-    )
-    event.hash = compute_hash(prev_hash, event.canonical())
-    db.session.add(event)
+    now, rid, ip = utcnow(), request_id(), _client_ip()
+    rows = []
+    for item in events:
+        event = AuditEvent(
+            seq=seq,
+            occurred_at=now,
+            actor_type=actor.type,
+            actor_id=actor.id,
+            actor_label=actor.label,
+            action=item.action,
+            subject_type=item.subject_type,
+            subject_id=None if item.subject_id is None else str(item.subject_id),
+            artist_id=item.artist_id,
+            data=_plain_data(item.data or {}),
+            request_id=rid,
+            ip=ip,
+            prev_hash=prev_hash,
+        )
+        event.hash = prev_hash = compute_hash(prev_hash, event.canonical())
+        seq += 1
+        rows.append(event)
+    db.session.add_all(rows)
     db.session.flush()
-    return event
+    return rows
 
 
 @dataclass

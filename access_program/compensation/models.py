@@ -154,13 +154,23 @@ class LedgerEntry(db.Model):
         sa.CheckConstraint(
             "(kind = 'credit' AND contribution_id IS NOT NULL AND amount_minor > 0)"
             " OR (kind = 'payout' AND payout_id IS NOT NULL AND amount_minor < 0)"
-            " OR (kind = 'payout_reversal' AND payout_id IS NOT NULL AND amount_minor > 0)"
+            " OR (kind = 'payout_reversal' AND payout_id IS NOT NULL AND amount_minor > 0"
+            " AND reversed_through IS NOT NULL)"
             " OR (kind = 'correction' AND reverses_entry_id IS NOT NULL)"
             " OR (kind = 'adjustment' AND contribution_id IS NOT NULL)",
             name="kind_matches",
         ),
         sa.UniqueConstraint("contribution_id"),
-        sa.UniqueConstraint("payout_id", "kind"),
+        # One debit per payout; one reversal entry per cumulative reversed total of a payout
+        # (a transfer may be reversed in several parts, each credited once).
+        sa.Index(
+            "uq_ledger_entries_payout_debit",
+            "payout_id",
+            unique=True,
+            sqlite_where=sa.text("kind = 'payout'"),
+            postgresql_where=sa.text("kind = 'payout'"),
+        ),
+        sa.UniqueConstraint("payout_id", "reversed_through"),
         sa.UniqueConstraint("reverses_entry_id"),
         sa.Index("ix_ledger_entries_artist_created", "artist_id", "created_at"),
     )
@@ -174,6 +184,8 @@ class LedgerEntry(db.Model):
     contribution_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("contributions.id"))
     payout_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("payouts.id"))
     reverses_entry_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("ledger_entries.id"))
+    #: A payout reversal: the transfer's cumulative ``amount_reversed`` after it (400, then 1000).
+    reversed_through: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
     #: The rate-card version behind a credit (statements show it).
     terms_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("terms.id"))
     created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -5,7 +5,8 @@ work was done (adjustments aside). Each state change writes one audit event (art
 caller's transaction; accepting or declining a proposal also queues an email to the artist.
 Database constraints make a double credit impossible: one ledger entry per contribution, one
 approved-output contribution per request, one stipend per artist and month, one correction per
-entry, one payout debit and one payout reversal per payout.
+entry, one payout debit per payout and one reversal entry per payout and cumulative reversed
+total (Stripe may reverse a transfer in several parts).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import datetime as dt
 import io
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -1099,16 +1100,27 @@ def reverse_entry(actor: User, entry: LedgerEntry, reason: Any) -> LedgerEntry:
 # --- payouts (called by the payouts domain) ------------------------------------------------
 
 
-def _payout_entry(payout: Payout, kind: EntryKind) -> LedgerEntry | None:
-    return db.session.scalar(
-        sa.select(LedgerEntry).where(LedgerEntry.payout_id == payout.id, LedgerEntry.kind == kind)
+def _payout_entry(
+    payout: Payout, kind: EntryKind, reversed_through: int | None = None
+) -> LedgerEntry | None:
+    """The payout's debit, or its reversal entry for the cumulative total ``reversed_through``."""
+    query = sa.select(LedgerEntry).where(
+        LedgerEntry.payout_id == payout.id, LedgerEntry.kind == kind
     )
+    if kind == EntryKind.PAYOUT_REVERSAL:
+        query = query.where(LedgerEntry.reversed_through == reversed_through)
+    return db.session.scalar(query)
 
 
 def _post_payout_entry(
-    payout: Payout, kind: EntryKind, amount_minor: int, description: str
+    payout: Payout,
+    kind: EntryKind,
+    amount_minor: int,
+    description: str,
+    *,
+    reversed_through: int | None = None,
 ) -> LedgerEntry:
-    existing = _payout_entry(payout, kind)
+    existing = _payout_entry(payout, kind, reversed_through)
     if existing is not None:
         return existing
     entry = LedgerEntry(
@@ -1118,12 +1130,15 @@ def _post_payout_entry(
         currency=payout.currency,
         description=description,
         payout_id=payout.id,
+        reversed_through=reversed_through,
     )
     try:
         with db.session.begin_nested():
             db.session.add(entry)
     except sa.exc.IntegrityError:
-        existing = _payout_entry(payout, kind)
+        # A concurrent writer posted the same entry first (the unique debit per payout, or
+        # the unique (payout, reversed_through)).
+        existing = _payout_entry(payout, kind, reversed_through)
         if existing is None:
             raise
         return existing
@@ -1140,22 +1155,70 @@ def post_payout_debit(payout: Payout) -> LedgerEntry:
     )
 
 
-def post_payout_reversal(payout: Payout, amount_minor: int) -> LedgerEntry:
-    """A transfer reversed by Stripe: the amount comes back (positive), once per payout.
-    Idempotent: a second call returns the first entry. No audit event of its own: the caller's
-    payout.reversed event covers it."""
-    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+def post_payout_debits(payouts: Sequence[Payout]) -> None:
+    """``post_payout_debit`` for a batch of payouts paid in one transaction (a payout wave), in
+    two statements: which already have their debit, then one INSERT of the others. The unique
+    debit per payout still holds in the database; the caller holds the payouts' rows (it has just
+    updated them), so no concurrent writer can add one in between."""
+    if not payouts:
+        return
+    done = set(
+        db.session.scalars(
+            sa.select(LedgerEntry.payout_id).where(
+                LedgerEntry.payout_id.in_([p.id for p in payouts]),
+                LedgerEntry.kind == EntryKind.PAYOUT,
+            )
+        )
+    )
+    now = utcnow()
+    rows = [
+        {
+            "artist_id": payout.artist_id,
+            "kind": EntryKind.PAYOUT,
+            "amount_minor": -payout.amount_minor,
+            "currency": payout.currency,
+            "description": f"Payout {payout.id}"
+            + (f" ({payout.transfer_id})" if payout.transfer_id else ""),
+            "payout_id": payout.id,
+            "created_at": now,
+        }
+        for payout in payouts
+        if payout.id not in done
+    ]
+    if rows:
+        db.session.execute(sa.insert(LedgerEntry), rows)
+
+
+def post_payout_reversal(
+    payout: Payout, amount_minor: int, *, reversed_through: int | None = None
+) -> LedgerEntry:
+    """A transfer reversed by Stripe, in full or in part: the amount comes back (positive), one
+    entry per cumulative reversed total (``reversed_through``: the transfer's ``amount_reversed``
+    after this reversal; by default the payout's ``amount_reversed`` plus this amount).
+    Idempotent: a second call with the same total returns the first entry. No audit event of its
+    own: the caller's payout.reversed event covers it."""
+    whole = (amount_minor,) if reversed_through is None else (amount_minor, reversed_through)
+    if any(isinstance(value, bool) or not isinstance(value, int) for value in whole):
         raise ValidationError("The reversed amount must be a whole number of minor units.")
     if not 0 < amount_minor <= payout.amount_minor:
         raise ValidationError(
             f"A reversal of payout {payout.id} must be between 1 and {payout.amount_minor}.",
             details={"amount_minor": ["Out of range for this payout."]},
         )
+    if reversed_through is None:
+        reversed_through = payout.amount_reversed + amount_minor
+    if not amount_minor <= reversed_through <= payout.amount_minor:
+        raise ValidationError(
+            f"The total reversed of payout {payout.id} must be between {amount_minor} and"
+            f" {payout.amount_minor}.",
+            details={"reversed_through": ["Out of range for this payout."]},
+        )
     return _post_payout_entry(
         payout,
         EntryKind.PAYOUT_REVERSAL,
         amount_minor,
         f"Payout {payout.id} reversed" + (f" ({payout.transfer_id})" if payout.transfer_id else ""),
+        reversed_through=reversed_through,
     )
 
 

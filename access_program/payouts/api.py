@@ -15,6 +15,7 @@ from access_program.payouts import models  # noqa: F401  (tables are part of the
 from access_program.payouts import service as payout_runs
 from access_program.payouts.schemas import (
     PayoutQuerySchema,
+    PayoutRunCancelSchema,
     PayoutRunCreateSchema,
     PayoutRunListSchema,
     PayoutRunSchema,
@@ -113,6 +114,18 @@ class PayoutRunExecute(MethodView):
         run: 409."""
         run, _ = payout_runs.execute_run(api_user(), payout_runs.get_run(run_id))
         return run
+
+
+@blp.route("/payout-runs/<int:run_id>/cancel")
+class PayoutRunCancel(MethodView):
+    @api_auth(Role.ADMIN)
+    @blp.arguments(PayoutRunCancelSchema)
+    @blp.response(200, PayoutRunSchema)
+    def post(self, data, run_id):
+        """Withdraw a run that has not been executed (optional `reason`): nothing is sent and
+        its payouts are cancelled, so a new run can pay these artists. A run executing or
+        finished: 409."""
+        return payout_runs.cancel_run(api_user(), payout_runs.get_run(run_id), data["reason"])
 
 
 @blp.route("/payouts")

@@ -42,6 +42,8 @@ class RunStatus(StrEnum):
     PREVIEW = "preview"
     EXECUTING = "executing"
     FINISHED = "finished"
+    #: Withdrawn before it was executed: nothing was sent, its payouts are cancelled.
+    CANCELLED = "cancelled"
 
 
 class PayoutStatus(StrEnum):
@@ -50,14 +52,17 @@ class PayoutStatus(StrEnum):
     PAID = "paid"
     FAILED = "failed"
     REVERSED = "reversed"
+    #: Its run was cancelled before execution: never sent, nothing debited.
+    CANCELLED = "cancelled"
 
 
 PAYOUT_TRANSITIONS: dict[PayoutStatus, set[PayoutStatus]] = {
-    PayoutStatus.PENDING: {PayoutStatus.SUBMITTED, PayoutStatus.FAILED},
+    PayoutStatus.PENDING: {PayoutStatus.SUBMITTED, PayoutStatus.FAILED, PayoutStatus.CANCELLED},
     PayoutStatus.SUBMITTED: {PayoutStatus.PAID, PayoutStatus.FAILED},
     PayoutStatus.PAID: {PayoutStatus.REVERSED},
     PayoutStatus.FAILED: set(),
     PayoutStatus.REVERSED: set(),
+    PayoutStatus.CANCELLED: set(),
 }
 
 
@@ -71,6 +76,7 @@ class PayoutRun(db.Model):
     created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     created_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     executed_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
+    #: When it finished, or was cancelled.
     finished_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime)
     #: The preview as shown: each artist's payable amount or why they are blocked.
     preview: so.Mapped[list[dict[str, Any]]] = so.mapped_column(sa.JSON, default=list)

@@ -14,15 +14,10 @@ from access_program.db import db
 from access_program.errors import DomainError, Forbidden
 from access_program.pagination import paginate
 from access_program.payouts import accounts, service
-from access_program.payouts.forms import RunForm
+from access_program.payouts.forms import CancelRunForm, RunForm
 from access_program.payouts.models import PayoutRun, RunStatus
 
 bp = Blueprint("payouts", __name__)
-
-EXECUTE_MISSING = (
-    "Executing payout runs is not available in this build yet (payouts.service.execute_run is"
-    " missing). Nothing was paid."
-)
 
 
 def _artist():
@@ -136,8 +131,9 @@ def _run_view(run: PayoutRun) -> dict:
         "payouts": run.payouts,
         "open_payouts": open_payouts,
         "summary": service.run_summary(run.id),
-        "can_execute": run.status != RunStatus.FINISHED and bool(open_payouts),
-        "execute_available": hasattr(service, "execute_run"),
+        "can_execute": run.status in (RunStatus.PREVIEW, RunStatus.EXECUTING)
+        and bool(open_payouts),
+        "can_cancel": run.status == RunStatus.PREVIEW,
     }
 
 
@@ -145,7 +141,30 @@ def _run_view(run: PayoutRun) -> dict:
 @role_required(Role.ADMIN)
 def run_detail(run_id: int):
     run = service.get_run(run_id)
-    return render_template("payouts/run_detail.html", **_run_view(run), form=ConfirmForm())
+    return _run_page(run)
+
+
+def _run_page(run: PayoutRun, status: int = 200, cancel_form: CancelRunForm | None = None):
+    cancel_form = cancel_form or CancelRunForm(formdata=None)
+    return render_template(
+        "payouts/run_detail.html", **_run_view(run), form=ConfirmForm(), cancel_form=cancel_form
+    ), status
+
+
+@bp.post("/admin/payout-runs/<int:run_id>/cancel")
+@role_required(Role.ADMIN)
+def cancel(run_id: int):
+    run = service.get_run(run_id)
+    form = CancelRunForm()
+    if not form.validate_on_submit():
+        return _run_page(run, 400 if form.csrf_token.errors else 422, form)
+    try:
+        service.cancel_run(page_user(), run, form.reason.data or "")
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return _run_page(run, exc.status)
+    flash(f"Payout run {run.id} cancelled: nothing was sent.", "success")
+    return redirect(url_for("payouts.run_detail", run_id=run.id), code=303)
 
 
 @bp.get("/admin/payout-runs/<int:run_id>/execute")
@@ -164,17 +183,11 @@ def execute_confirm(run_id: int):
 def execute(run_id: int):
     run = service.get_run(run_id)
     ConfirmForm().validate_on_submit()  # CSRFProtect has already refused a missing token
-    execute_run = getattr(service, "execute_run", None)
-    if execute_run is None:
-        flash(EXECUTE_MISSING, "error")
-        return render_template("payouts/run_detail.html", **_run_view(run), form=ConfirmForm()), 501
     try:
-        run, result = execute_run(page_user(), run)
+        run, result = service.execute_run(page_user(), run)
     except DomainError as exc:
         flash(exc.message, "error")
-        return render_template(
-            "payouts/run_detail.html", **_run_view(run), form=ConfirmForm()
-        ), exc.status
+        return _run_page(run, exc.status)
     parts = [f"{result.paid} paid", f"{result.failed} failed"]
     if result.unanswered:
         parts.append(f"{result.unanswered} still waiting for Stripe (execute again to resume)")

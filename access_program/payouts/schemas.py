@@ -15,6 +15,11 @@ class PayoutRunCreateSchema(Schema):
     cohort_id = fields.Integer(load_default=None, allow_none=True, strict=True, validate=ID)
 
 
+class PayoutRunCancelSchema(Schema):
+    #: Why the run is withdrawn (kept in the audit trail); optional.
+    reason = fields.String(load_default="", validate=validate.Length(max=500))
+
+
 class PayoutQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf([s.value for s in PayoutStatus]))
     run_id = fields.Integer(validate=ID)

@@ -56,7 +56,13 @@ from access_program.cohorts.models import (
 from access_program.compensation import service as compensation
 from access_program.compensation.models import LedgerEntry
 from access_program.db import UTCDateTime, db, utcnow
-from access_program.errors import Conflict, Forbidden, NotFound, ValidationError
+from access_program.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ValidationError,
+)
 from access_program.outbox.service import queue_email
 from access_program.payouts import gateway
 from access_program.payouts.models import (
@@ -399,21 +405,25 @@ def create_run(actor: User | Actor, cohort: Cohort | None = None) -> PayoutRun:
             "blocked": len(candidates) - len(payouts),
         },
     )
-    for _, payout in payouts:
-        audit.record(
-            acting,
-            "payout.created",
-            "payout",
-            payout.id,
-            artist_id=payout.artist_id,
-            data={
-                "run_id": run.id,
-                "amount_minor": payout.amount_minor,
-                "currency": payout.currency,
-                "destination": payout.destination,
-                "settlement": payout.settlement,
-            },
-        )
+    audit.record_many(
+        acting,
+        [
+            audit.Event(
+                "payout.created",
+                "payout",
+                payout.id,
+                payout.artist_id,
+                {
+                    "run_id": run.id,
+                    "amount_minor": payout.amount_minor,
+                    "currency": payout.currency,
+                    "destination": payout.destination,
+                    "settlement": payout.settlement,
+                },
+            )
+            for _, payout in payouts
+        ],
+    )
     return run
 
 
@@ -496,8 +506,74 @@ def start_run(actor: User | Actor, run: PayoutRun) -> Actor:
                 f"Payout run {run.id} is finished: every payout has its answer. Open a new run"
                 " to pay what has been earned since."
             )
+        if status == RunStatus.CANCELLED:
+            db.session.rollback()
+            raise Conflict(
+                f"Payout run {run.id} was cancelled before it was executed: nothing was sent."
+                " Open a new run to pay these artists."
+            )
     db.session.commit()
     return acting
+
+
+def cancel_run(actor: User | Actor, run: PayoutRun, reason: str = "") -> PayoutRun:
+    """preview → cancelled: withdraw a run before anything is sent; its pending payouts become
+    cancelled, so the artists are free for the next run. Only a preview: once executing, payouts
+    may have reached Stripe (409; resume it instead). The conditional UPDATE decides a race
+    with ``start_run``: exactly one of them moves the run out of preview. Audit:
+    payout_run.cancelled and payout.cancelled per payout."""
+    acting = _acting(actor)
+    reason = (reason or "").strip()
+    now = utcnow()
+    cancelled = db.session.execute(
+        sa.update(PayoutRun)
+        .where(PayoutRun.id == run.id, PayoutRun.status == RunStatus.PREVIEW)
+        .values(status=RunStatus.CANCELLED, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if cancelled.rowcount != 1:
+        status = db.session.scalar(sa.select(PayoutRun.status).where(PayoutRun.id == run.id))
+        if status == RunStatus.CANCELLED:
+            raise InvalidTransition(f"Payout run {run.id} is already cancelled.")
+        raise InvalidTransition(
+            f"Payout run {run.id} is {status}: its payouts may already have been sent, so it"
+            " cannot be cancelled."
+            + (" Execute it again to resume it." if status == RunStatus.EXECUTING else "")
+        )
+    payouts = db.session.execute(
+        sa.update(Payout)
+        .where(Payout.run_id == run.id, Payout.status == PayoutStatus.PENDING)
+        .values(status=PayoutStatus.CANCELLED, failure_message="The payout run was cancelled.")
+        .returning(Payout.id, Payout.artist_id, Payout.amount_minor, Payout.currency)
+        .execution_options(synchronize_session=False)
+    ).all()
+    payouts.sort(key=lambda p: p.id)
+    audit.record(
+        acting,
+        "payout_run.cancelled",
+        "payout_run",
+        run.id,
+        data={
+            "reason": reason,
+            "payouts": len(payouts),
+            "total_minor": sum(p.amount_minor for p in payouts),
+        },
+    )
+    audit.record_many(
+        acting,
+        [
+            audit.Event(
+                "payout.cancelled",
+                "payout",
+                p.id,
+                p.artist_id,
+                {"run_id": run.id, "amount_minor": p.amount_minor, "currency": p.currency},
+            )
+            for p in payouts
+        ],
+    )
+    db.session.expire_all()  # the run and its payouts were changed by Core updates
+    return db.session.get(PayoutRun, run.id)
 
 
 def execute_run(
@@ -637,18 +713,24 @@ class _Executor:
             if rows:
                 break
             cursor = ids[-1]  # another executor took them all first
-        claims = []
-        for row in sorted(rows, key=lambda r: r.id):
-            first_attempt = row.attempts == 1
-            if first_attempt:
-                audit.record(
-                    self.actor,
+        rows = sorted(rows, key=lambda r: r.id)
+        audit.record_many(
+            self.actor,
+            [
+                audit.Event(
                     "payout.submitted",
                     "payout",
                     row.id,
-                    artist_id=row.artist_id,
-                    data={"run_id": self.run_id, "idempotency_key": row.idempotency_key},
+                    row.artist_id,
+                    {"run_id": self.run_id, "idempotency_key": row.idempotency_key},
                 )
+                for row in rows
+                if row.attempts == 1
+            ],
+        )
+        claims = []
+        for row in rows:
+            first_attempt = row.attempts == 1
             claims.append(
                 _Claim(
                     id=row.id,
@@ -771,22 +853,28 @@ class _Executor:
             .returning(Payout),
             execution_options={"synchronize_session": False, "populate_existing": True},
         ).all()
-        for payout in sorted(payouts, key=lambda p: p.id):
-            compensation.post_payout_debit(payout)
-            audit.record(
-                self.actor,
-                "payout.paid",
-                "payout",
-                payout.id,
-                artist_id=payout.artist_id,
-                data={
-                    "run_id": payout.run_id,
-                    "transfer_id": payout.transfer_id,
-                    "amount_minor": payout.amount_minor,
-                    "currency": payout.currency,
-                    "attempts": payout.attempts,
-                },
-            )
+        payouts = sorted(payouts, key=lambda p: p.id)
+        compensation.post_payout_debits(payouts)
+        audit.record_many(
+            self.actor,
+            [
+                audit.Event(
+                    "payout.paid",
+                    "payout",
+                    payout.id,
+                    payout.artist_id,
+                    {
+                        "run_id": payout.run_id,
+                        "transfer_id": payout.transfer_id,
+                        "amount_minor": payout.amount_minor,
+                        "currency": payout.currency,
+                        "attempts": payout.attempts,
+                    },
+                )
+                for payout in payouts
+            ],
+        )
+        for payout in payouts:
             amount = money(payout.amount_minor, payout.currency)
             self.emails_to_send.append(
                 _Email(

@@ -221,15 +221,22 @@ def _payout_for_transfer(transfer: dict[str, Any]) -> Payout | None:
     transfer_id = transfer.get("id")
     if not isinstance(transfer_id, str):
         return None
+    # populate_existing: the values read under the lock win over any copy the session holds.
     payout = db.session.scalar(
-        sa.select(Payout).where(Payout.transfer_id == transfer_id).with_for_update()
+        sa.select(Payout)
+        .where(Payout.transfer_id == transfer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     group = transfer.get("transfer_group")
     if payout is None and isinstance(group, str) and group:
         # No "transfer_id IS NULL" in the query: if a payout run is recording this very transfer
         # right now, the row lock makes us wait and we then read the row as it committed it.
         payout = db.session.scalar(
-            sa.select(Payout).where(Payout.transfer_group == group).with_for_update()
+            sa.select(Payout)
+            .where(Payout.transfer_group == group)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
         if payout is not None and payout.transfer_id not in (None, transfer_id):
             return None
@@ -280,9 +287,10 @@ def _record_paid(payout: Payout, transfer_id: str, event_id: str) -> None:
 
 
 def handle_transfer_reversed(event: dict[str, Any]) -> str:
-    """Credit back what Stripe reversed and we have not credited yet; mark the payout reversed
-    once fully reversed. Audit: payout.reversed (and payout.paid first when the payout was still
-    submitted); email to the artist."""
+    """Credit back what Stripe reversed and we have not credited yet (each partial reversal once,
+    under the payout's row lock); mark the payout reversed once fully reversed. Audit:
+    payout.reversed (and payout.paid first when the payout was still submitted); email to the
+    artist."""
     transfer = event["data"]["object"]
     payout = _payout_for_transfer(transfer)
     if payout is None:
@@ -299,17 +307,15 @@ def handle_transfer_reversed(event: dict[str, Any]) -> str:
     reversed_total = transfer.get("amount_reversed")
     if isinstance(reversed_total, bool) or not isinstance(reversed_total, int):
         return "not applied: no amount_reversed"
+    # The event carries the transfer's cumulative total: whatever the arrival order, credit the
+    # part beyond what we hold (an older event finds nothing left), one entry per total.
     newly_reversed = reversed_total - payout.amount_reversed
     if newly_reversed <= 0:
         outcome.append("reversal already applied")
         return "; ".join(outcome)
-    if payout.amount_reversed > 0:
-        # The ledger holds one reversal entry per payout: a second partial reversal cannot be
-        # credited without an entry of its own. Keep the event for a person to settle by hand.
-        log.error("payout %s: a further reversal of %s is not credited", payout.id, newly_reversed)
-        outcome.append(f"not applied: a further partial reversal of {newly_reversed}")
-        return "; ".join(outcome)
-    entry = compensation.post_payout_reversal(payout, newly_reversed)
+    entry = compensation.post_payout_reversal(
+        payout, newly_reversed, reversed_through=reversed_total
+    )
     payout.amount_reversed = reversed_total
     fully = reversed_total >= payout.amount_minor
     if fully and PayoutStatus.REVERSED in PAYOUT_TRANSITIONS[PayoutStatus(payout.status)]:

@@ -172,3 +172,35 @@ def test_request_id_and_ip_are_recorded_for_a_request(db, api_client):
     assert response.headers["X-Request-Id"] == "req-123"
     (event,) = _events(db, start)
     assert (event.action, event.request_id, event.ip) == ("user.created", "req-123", "127.0.0.1")
+
+
+def test_a_batch_is_the_same_chain_as_one_record_per_event(db):
+    """record_many (a payout wave's events) appends in order, in one INSERT, and the chain it
+    leaves verifies like any other; single records before and after continue it."""
+    start = audit_head_seq()
+    audit.record(SYSTEM, "test.before", "thing", 0)
+    batch = audit.record_many(
+        SYSTEM,
+        [
+            audit.Event("test.batch", "thing", n, artist_id=n, data={"n": n, "password": "x"})
+            for n in (1, 2, 3)
+        ],
+    )
+    audit.record(SYSTEM, "test.after", "thing", 4)
+    db.session.expire_all()
+
+    events = _events(db, start)
+    assert [e.action for e in events] == ["test.before", *["test.batch"] * 3, "test.after"]
+    assert [e.seq for e in events] == list(range(start + 1, start + 6))
+    assert [e.seq for e in batch] == [start + 2, start + 3, start + 4]
+    for previous, event in zip(events, events[1:], strict=False):
+        assert event.prev_hash == previous.hash
+        assert event.hash == _expected_hash(previous.hash, exported(event))
+    assert events[2].data == {"n": 2, "password": "[redacted]"}
+    assert verify_chain().ok
+
+
+def test_an_empty_batch_writes_nothing(db):
+    start = audit_head_seq()
+    assert audit.record_many(SYSTEM, []) == []
+    assert audit_head_seq() == start

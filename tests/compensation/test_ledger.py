@@ -124,6 +124,91 @@ def test_the_ledger_page_is_newest_first_with_its_total(db):
     assert [e.id for e in first] == sorted((e.id for e in first), reverse=True)
 
 
+# --- payout entries --------------------------------------------------------------------------
+
+
+def payout_entry(payout, kind: str, amount_minor: int, reversed_through: int | None = None):
+    return LedgerEntry(
+        artist_id=payout.artist_id,
+        kind=kind,
+        amount_minor=amount_minor,
+        currency="USD",
+        description="by hand",
+        payout_id=payout.id,
+        reversed_through=reversed_through,
+    )
+
+
+def test_each_partial_reversal_of_a_payout_is_posted_once_per_cumulative_total(db):
+    artist = member().user
+    payout = make_payout(artist.id, 1000, status="paid", transfer_id="tr_parts")
+    service.post_payout_debit(payout)
+
+    first = service.post_payout_reversal(payout, 400, reversed_through=400)
+    first_again = service.post_payout_reversal(payout, 400, reversed_through=400)
+    second = service.post_payout_reversal(payout, 600, reversed_through=1000)
+    second_again = service.post_payout_reversal(payout, 600, reversed_through=1000)
+
+    assert (first.id, second.id) == (first_again.id, second_again.id) and first.id != second.id
+    assert [(e.kind, e.amount_minor, e.reversed_through) for e in entries_of(artist.id)] == [
+        ("payout", -1000, None),
+        ("payout_reversal", 400, 400),
+        ("payout_reversal", 600, 1000),
+    ]
+    assert service.balance(artist.id) == (0, "USD")
+
+
+@pytest.mark.parametrize(
+    ("amount", "through"), [(400, 300), (400, 1001), (0, 400), (400, True), (400, "400")]
+)
+def test_a_reversal_total_is_at_least_its_amount_and_at_most_the_payout(db, amount, through):
+    payout = make_payout(member().user_id, 1000, status="paid")
+
+    with pytest.raises(ValidationError):
+        service.post_payout_reversal(payout, amount, reversed_through=through)
+
+
+def test_the_database_refuses_a_second_entry_for_the_same_reversed_total(db):
+    payout = make_payout(member().user_id, 1000, status="paid")
+    service.post_payout_reversal(payout, 400, reversed_through=400)
+
+    with pytest.raises(sa.exc.IntegrityError), db.session.begin_nested():
+        db.session.add(payout_entry(payout, "payout_reversal", 400, reversed_through=400))
+
+
+def test_the_database_refuses_a_second_debit_for_a_payout(db):
+    payout = make_payout(member().user_id, 1000, status="paid")
+    service.post_payout_debit(payout)
+
+    with pytest.raises(sa.exc.IntegrityError), db.session.begin_nested():
+        db.session.add(payout_entry(payout, "payout", -1000))
+
+
+def test_the_database_refuses_a_reversal_without_its_cumulative_total(db):
+    payout = make_payout(member().user_id, 1000, status="paid")
+
+    with pytest.raises(sa.exc.IntegrityError), db.session.begin_nested():
+        db.session.add(payout_entry(payout, "payout_reversal", 400))
+
+
+def test_two_partial_reversals_are_two_lines_of_the_statement(db):
+    artist = member().user
+    payout = make_payout(artist.id, 1000, status="paid", transfer_id="tr_parts")
+    service.post_payout_debit(payout)
+    service.post_payout_reversal(payout, 400, reversed_through=400)
+    service.post_payout_reversal(payout, 600, reversed_through=1000)
+
+    statement = service.statement(artist, days_ago(1).date(), utcnow().date())
+
+    assert [(line.entry.amount_minor, line.balance_after_minor) for line in statement.lines] == [
+        (-1000, -1000),
+        (400, -600),
+        (600, 0),
+    ]
+    rows = list(csv.DictReader(io.StringIO(service.statement_csv(statement))))
+    assert [r["amount"] for r in rows if r["row"] == "entry"] == ["-10.00", "4.00", "6.00"]
+
+
 # --- statements ----------------------------------------------------------------------------
 
 

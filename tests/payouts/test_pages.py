@@ -87,3 +87,35 @@ def test_unknown_cohort_is_a_field_error(pages):
         "/admin/payout-runs", {"cohort_id": "424242"}
     )
     assert response.status_code == 422
+
+
+def test_admin_cancels_a_previewed_run_from_its_page(pages, member, db):
+    credit(member.id, 9000)
+    pages.login(UserFactory(admin=True))
+    pages.post("/admin/payout-runs", {"cohort_id": ""})
+    run = db.session.query(PayoutRun).one()
+    detail = pages.get(f"/admin/payout-runs/{run.id}").get_data(as_text=True)
+    assert "Cancel this run" in detail
+
+    too_long = pages.post(f"/admin/payout-runs/{run.id}/cancel", {"reason": "x" * 501})
+    assert too_long.status_code == 422
+    assert "500 characters" in too_long.get_data(as_text=True)
+    assert pages.client.post(f"/admin/payout-runs/{run.id}/cancel").status_code == 400
+    db.session.refresh(run)
+    assert run.status == "preview"
+
+    response = pages.post(
+        f"/admin/payout-runs/{run.id}/cancel",
+        {"reason": "Opened by mistake."},
+        follow_redirects=True,
+    )
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f"Payout run {run.id} cancelled: nothing was sent." in html
+    assert 'data-testid="run-cancelled"' in html and "Cancel this run" not in html
+    db.session.refresh(run)
+    assert run.status == "cancelled"
+    again = pages.post(f"/admin/payout-runs/{run.id}/cancel", {"reason": ""})
+    assert again.status_code == 409
+    assert "already cancelled" in again.get_data(as_text=True)

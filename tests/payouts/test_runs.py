@@ -381,6 +381,7 @@ def test_a_run_for_all_cohorts_is_opened_with_a_null_or_missing_cohort(admin, ap
         ("get", "/api/v1/payout-runs"),
         ("get", "/api/v1/payout-runs/{run}"),
         ("post", "/api/v1/payout-runs/{run}/execute"),
+        ("post", "/api/v1/payout-runs/{run}/cancel"),
     ],
 )
 def test_payout_runs_are_for_admins_only(admin, api_client, role, method, url):
@@ -396,6 +397,7 @@ def test_an_unknown_run_is_404(admin, api_client):
     api = api_client(admin)
     assert api.get("/api/v1/payout-runs/999999").status_code == 404
     assert api.post("/api/v1/payout-runs/999999/execute").status_code == 404
+    assert api.post("/api/v1/payout-runs/999999/cancel").status_code == 404
 
 
 def test_payouts_admins_see_all_artists_their_own_staff_none(admin, artist_factory, api_client):
@@ -477,3 +479,81 @@ def test_the_preview_pays_leaving_artists_whatever_the_minimum_as_compensation_s
     assert {a.id for a in (ended, revoked, expired)} == {
         a for a, line in lines.items() if line["payable"]
     }
+
+
+# --- cancelling a run before it is executed ---------------------------------------------------
+
+
+def test_cancelling_a_preview_sends_nothing_and_frees_the_artists_for_the_next_run(
+    admin, artist_factory, api_client, stripe_emulator
+):
+    artists = [artist_factory(amount_minor=3000 + i) for i in range(2)]
+    run = service.create_run(admin)
+    api = api_client(admin)
+    seq = audit_head_seq()
+
+    response = api.post(
+        f"/api/v1/payout-runs/{run.id}/cancel", json={"reason": "Wrong month: wait for May."}
+    )
+
+    assert response.status_code == 200, response.json
+    assert response.json["status"] == "cancelled"
+    assert response.json["finished_at"] is not None
+    assert {p["status"] for p in response.json["payouts"]} == {"cancelled"}
+    assert stripe_emulator.emulator.transfer_log() == []
+    actions = events_since(seq)
+    assert actions[0] == ("payout_run.cancelled", None)
+    assert sorted(actions[1:]) == sorted(("payout.cancelled", a.id) for a in artists)
+    cancelled = db.session.scalar(
+        sa.select(AuditEvent).where(AuditEvent.action == "payout_run.cancelled")
+    )
+    assert cancelled.data == {
+        "reason": "Wrong month: wait for May.",
+        "payouts": 2,
+        "total_minor": 6001,
+    }
+    # Balances are untouched, and a new run pays both artists.
+    assert [compensation.balance(a.id)[0] for a in artists] == [3000, 3001]
+    run, result = service.execute_run(admin, service.create_run(admin))
+    assert (run.status, result.paid) == ("finished", 2)
+    assert_exactly_once(stripe_emulator)
+
+
+def test_a_cancelled_run_cannot_be_executed_or_cancelled_again(admin, artist_factory, api_client):
+    artist_factory()
+    run = service.cancel_run(admin, service.create_run(admin))
+    api = api_client(admin)
+
+    executed = api.post(f"/api/v1/payout-runs/{run.id}/execute")
+    again = api.post(f"/api/v1/payout-runs/{run.id}/cancel", json={})
+
+    assert executed.status_code == 409
+    assert "cancelled" in executed.json["error"]["message"]
+    assert again.status_code == 409
+    assert again.json["error"]["code"] == "invalid_transition"
+    assert db.session.get(PayoutRun, run.id).status == "cancelled"
+
+
+def test_a_run_executed_or_finished_cannot_be_cancelled(admin, artist_factory, api_client):
+    artist_factory()
+    run, _ = service.execute_run(admin, service.create_run(admin))
+    api = api_client(admin)
+    seq = audit_head_seq()
+
+    response = api.post(f"/api/v1/payout-runs/{run.id}/cancel", json={})
+
+    assert response.status_code == 409
+    assert "may already have been sent" in response.json["error"]["message"]
+    assert {p.status for p in fresh_payouts()} == {"paid"}
+    assert audit_head_seq() == seq
+
+
+def test_a_cancel_reason_over_500_characters_is_422(admin, artist_factory, api_client):
+    artist_factory()
+    run = service.create_run(admin)
+    response = api_client(admin).post(
+        f"/api/v1/payout-runs/{run.id}/cancel", json={"reason": "x" * 501}
+    )
+    assert response.status_code == 422
+    assert "reason" in response.json["error"]["details"]
+    assert db.session.get(PayoutRun, run.id).status == "preview"

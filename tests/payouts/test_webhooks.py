@@ -89,17 +89,17 @@ def onboarded_account(stripe_client: stripe.StripeClient, emulator: EmulatorServ
     return account, event
 
 
-def paid_payout(stripe_client, emulator, *, submitted: bool = False):
+def paid_payout(stripe_client, emulator, *, submitted: bool = False, amount: int = AMOUNT):
     """A payout that Stripe made as a transfer: recorded paid with its ledger debit, or (when
     ``submitted``) left submitted as after a crash before the answer was recorded."""
     artist = UserFactory()
     account, updated = onboarded_account(stripe_client, emulator, artist)
     payout = PayoutFactory(
-        artist=artist, destination=account.stripe_account_id, amount_minor=AMOUNT
+        artist=artist, destination=account.stripe_account_id, amount_minor=amount
     )
     transfer = stripe_client.v1.transfers.create(
         params={
-            "amount": AMOUNT,
+            "amount": amount,
             "currency": "usd",
             "destination": account.stripe_account_id,
             "transfer_group": payout.transfer_group,
@@ -125,11 +125,29 @@ def reversal_event(emulator, transfer_id: str, amount: int | None = None) -> dic
 def entries(payout: Payout, kind: EntryKind) -> list[LedgerEntry]:
     return list(
         compensation.db.session.scalars(
-            sa.select(LedgerEntry).where(
-                LedgerEntry.payout_id == payout.id, LedgerEntry.kind == kind
-            )
+            sa.select(LedgerEntry)
+            .where(LedgerEntry.payout_id == payout.id, LedgerEntry.kind == kind)
+            .order_by(LedgerEntry.id)
         )
     )
+
+
+def reversals(payout: Payout) -> list[tuple[int, int | None]]:
+    """The payout's reversal entries as (amount credited, cumulative total reversed)."""
+    return [
+        (e.amount_minor, e.reversed_through) for e in entries(payout, EntryKind.PAYOUT_REVERSAL)
+    ]
+
+
+def reversed_audit(payout: Payout) -> list[dict[str, Any]]:
+    return [
+        e.data
+        for e in compensation.db.session.scalars(
+            sa.select(AuditEvent)
+            .where(AuditEvent.action == "payout.reversed", AuditEvent.subject_id == str(payout.id))
+            .order_by(AuditEvent.seq)
+        )
+    ]
 
 
 def emails_to(user_id: int) -> list[OutboxMessage]:
@@ -432,6 +450,92 @@ def test_an_older_partial_reversal_arriving_after_the_full_one_changes_nothing(
     assert late.get_json()["outcome"] == "reversal already applied"
     assert (payout.status, payout.amount_reversed) == ("reversed", AMOUNT)
     assert [e.amount_minor for e in entries(payout, EntryKind.PAYOUT_REVERSAL)] == [AMOUNT]
+
+
+def test_two_partial_reversals_credit_each_part_once_and_end_reversed(
+    db, stripe_app, stripe_client, stripe_emulator, client
+):
+    payout, transfer_id, _ = paid_payout(stripe_client, stripe_emulator, amount=1000)
+    before, _ = compensation.balance(payout.artist_id)
+
+    first = deliver(client, reversal_event(stripe_emulator, transfer_id, 400))
+    assert first.get_json()["outcome"] == "payout partly reversed"
+    assert (payout.status, payout.amount_reversed) == ("paid", 400)
+    second = deliver(client, reversal_event(stripe_emulator, transfer_id, 600))
+
+    assert second.get_json()["outcome"] == "payout reversed"
+    assert (payout.status, payout.amount_reversed) == ("reversed", 1000)
+    assert payout.reversed_at is not None
+    assert reversals(payout) == [(400, 400), (600, 1000)]
+    assert compensation.balance(payout.artist_id)[0] == before + 1000
+    audit_data = reversed_audit(payout)
+    assert [(d["credited_minor"], d["amount_reversed"]) for d in audit_data] == [
+        (400, 400),
+        (600, 1000),
+    ]
+    assert [d["fully_reversed"] for d in audit_data] == [False, True]
+    assert [m.kind for m in emails_to(payout.artist_id)] == ["payout.reversed"] * 2
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0), (1, 0, 1, 0), (0, 0, 1, 1)])
+def test_partial_reversals_in_any_order_credit_the_total_once(
+    db, stripe_app, stripe_client, stripe_emulator, client, order
+):
+    payout, transfer_id, _ = paid_payout(stripe_client, stripe_emulator, amount=1000)
+    before, _ = compensation.balance(payout.artist_id)
+    # Stripe's events carry the transfer's cumulative amount_reversed: 400, then 1000.
+    events = [
+        reversal_event(stripe_emulator, transfer_id, 400),
+        reversal_event(stripe_emulator, transfer_id, 600),
+    ]
+    assert [e["data"]["object"]["amount_reversed"] for e in events] == [400, 1000]
+
+    responses = [deliver(client, events[i]) for i in order]
+
+    assert all(r.status_code == 200 for r in responses)
+    assert (payout.status, payout.amount_reversed) == ("reversed", 1000)
+    assert compensation.balance(payout.artist_id)[0] == before + 1000
+    expected = [(400, 400), (600, 1000)] if order[0] == 0 else [(1000, 1000)]
+    assert reversals(payout) == expected
+    assert len(reversed_audit(payout)) == len(expected) == len(emails_to(payout.artist_id))
+    assert len(stored_events(db)) == 2
+
+
+def test_the_full_reversal_arriving_before_the_partial_one_credits_1000_once(
+    db, stripe_app, stripe_client, stripe_emulator, client
+):
+    payout, transfer_id, _ = paid_payout(stripe_client, stripe_emulator, amount=1000)
+    partial = reversal_event(stripe_emulator, transfer_id, 400)
+    full = reversal_event(stripe_emulator, transfer_id, 600)
+    seq = audit_head_seq()
+
+    early = deliver(client, full)
+    late = deliver(client, partial)
+
+    assert early.get_json()["outcome"] == "payout reversed"
+    assert late.get_json()["outcome"] == "reversal already applied"
+    assert (payout.status, payout.amount_reversed) == ("reversed", 1000)
+    assert reversals(payout) == [(1000, 1000)]
+    assert audit_actions_since(seq) == ["payout.reversed"]
+    assert reversed_audit(payout)[0]["credited_minor"] == 1000
+
+
+def test_the_same_partial_reversal_delivered_twice_credits_once(
+    db, stripe_app, stripe_client, stripe_emulator, client
+):
+    payout, transfer_id, _ = paid_payout(stripe_client, stripe_emulator, amount=1000)
+    event = reversal_event(stripe_emulator, transfer_id, 400)
+    resent = copy.deepcopy(event)
+    resent["id"] += "again"
+
+    outcomes = [deliver(client, e).get_json() for e in (event, event, resent)]
+
+    assert outcomes[0]["outcome"] == "payout partly reversed"
+    assert outcomes[1]["duplicate"] is True
+    assert outcomes[2]["outcome"] == "reversal already applied"
+    assert (payout.status, payout.amount_reversed) == ("paid", 400)
+    assert reversals(payout) == [(400, 400)]
+    assert len(reversed_audit(payout)) == len(emails_to(payout.artist_id)) == 1
 
 
 def test_a_reversal_of_a_payout_left_submitted_records_it_paid_then_reversed(

@@ -133,6 +133,36 @@ def test_the_same_transfer_reversed_delivered_10_times_at_once_credits_once(
     assert count(db, OutboxMessage, OutboxMessage.user_id == artist_id) == 1
 
 
+def test_two_partial_reversals_delivered_5_times_each_at_once_credit_the_total_once(
+    app, committed_db, stripe_app, stripe_client, stripe_emulator
+):
+    """Stripe reversed 400, then the remaining 600: the events (cumulative 400 and 1000) race
+    with their duplicates. Whichever comes first, 1000 is credited in all, once."""
+    db = committed_db
+    payout, transfer_id, _ = paid_payout(stripe_client, stripe_emulator, amount=1000)
+    payout_id, artist_id = payout.id, payout.artist_id
+    partial = reversal_event(stripe_emulator, transfer_id, 400)
+    rest = reversal_event(stripe_emulator, transfer_id, 600)
+    db.session.commit()
+    calls = [delivery(app, *sign(e)) for e in [partial, rest] * 5]
+
+    results = at_once(app, calls)
+
+    assert statuses(results) == [200] * 10
+    db.session.expire_all()
+    assert count(db, WebhookEvent) == 2
+    credits = db.session.execute(
+        sa.select(LedgerEntry.amount_minor, LedgerEntry.reversed_through)
+        .where(LedgerEntry.payout_id == payout_id, LedgerEntry.kind == EntryKind.PAYOUT_REVERSAL)
+        .order_by(LedgerEntry.id)
+    ).all()
+    assert [tuple(c) for c in credits] in ([(400, 400), (600, 1000)], [(1000, 1000)])
+    payout = db.session.get(Payout, payout_id)
+    assert (payout.status, payout.amount_reversed) == ("reversed", 1000)
+    assert audit_count("payout.reversed") == len(credits)
+    assert count(db, OutboxMessage, OutboxMessage.user_id == artist_id) == len(credits)
+
+
 def test_reversal_and_account_updated_racing_with_their_duplicates_reach_the_right_state(
     app, committed_db, stripe_app, stripe_client, stripe_emulator
 ):
