@@ -110,6 +110,8 @@ def register_blueprints(app: Flask) -> None:
     from access_program.payouts.webhooks import bp as stripe_webhooks
     from access_program.reviews.api import blp as reviews_api
     from access_program.reviews.routes import bp as reviews_pages
+    from access_program.transparency.api import blp as transparency_api
+    from access_program.transparency.routes import bp as transparency_pages
 
     for blueprint in (
         accounts_api,
@@ -120,6 +122,7 @@ def register_blueprints(app: Flask) -> None:
         outbox_api,
         compensation_api,
         payouts_api,
+        transparency_api,
     ):
         csrf.exempt(blueprint)  # bearer tokens only, no cookies: CSRF cannot apply
         api.register_blueprint(blueprint, url_prefix="/api/v1")
@@ -132,6 +135,7 @@ def register_blueprints(app: Flask) -> None:
         reviews_pages,
         compensation_pages,
         payouts_pages,
+        transparency_pages,
     ):
         app.register_blueprint(blueprint)
     # Stripe signs its webhooks; there is no session cookie to protect with CSRF.

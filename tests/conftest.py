@@ -48,7 +48,8 @@ def app() -> Iterator[Flask]:
         upgrade()
     yield app
     with app.app_context():
-        _db.engine.dispose()
+        for engine in _db.engines.values():  # the default engine and the access check's reads
+            engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,10 @@ from access_program.cohorts.models import (
     Terms,
     TermsAcceptance,
 )
+from access_program.compensation.models import Contribution, LedgerEntry
 from access_program.db import db, utcnow
 from access_program.payouts.models import Payout, PayoutAccount, PayoutRun
-from access_program.reviews.models import Submission
+from access_program.reviews.models import Appeal, Decision, Submission
 
 PASSWORD = "correct horse battery"
 _PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
@@ -307,3 +308,75 @@ class PayoutFactory(BaseFactory):
             transfer_id=factory.Sequence(lambda n: f"tr_test{n:020d}"),
             paid_at=factory.LazyFunction(utcnow),
         )
+
+
+# --- reviews' decisions and appeals, contributions and ledger entries ------------------------
+
+
+class DecisionFactory(BaseFactory):
+    """A reviewer's decision that took effect (``final``) on the request's current revision.
+    The request's own status and times are the test's to set. ``deemed=True``: the system's
+    deemed approval."""
+
+    class Meta:
+        model = Decision
+
+    submission = factory.SubFactory(SubmissionFactory)
+    revision = factory.LazyAttribute(lambda o: o.submission.revision)
+    reviewer = factory.SubFactory(UserFactory, staff=True)
+    outcome = "approved"
+    state = "final"
+    reason = ""
+    clauses = factory.LazyFunction(list)
+    decided_at = factory.LazyFunction(utcnow)
+
+    class Params:
+        deemed = factory.Trait(
+            reviewer=None, outcome="deemed_approved", reason="review deadline passed"
+        )
+
+
+class AppealFactory(BaseFactory):
+    """An appeal of a rejected request, waiting for a decision (set ``outcome`` to decide it)."""
+
+    class Meta:
+        model = Appeal
+
+    submission = factory.SubFactory(SubmissionFactory, status="appealed")
+    statement = "The clause cited does not apply to this output."
+    filed_at = factory.LazyFunction(utcnow)
+
+
+class ContributionFactory(BaseFactory):
+    """An accepted contribution already priced (``amount_minor``); its ledger credit is
+    ``LedgerEntryFactory(contribution=...)``."""
+
+    class Meta:
+        model = Contribution
+
+    artist = factory.SubFactory(UserFactory)
+    cohort_id = None
+    kind = "bug_report"
+    status = "accepted"
+    severity = factory.LazyAttribute(
+        lambda o: "low" if o.kind in ("bug_report", "red_team_finding") else None
+    )
+    title = factory.Sequence(lambda n: f"Contribution {n}")
+    work_date = factory.LazyFunction(lambda: utcnow().date())
+    amount_minor = 2000
+    currency = "USD"
+    decided_at = factory.LazyFunction(utcnow)
+
+
+class LedgerEntryFactory(BaseFactory):
+    """The ledger credit of a contribution, for its amount."""
+
+    class Meta:
+        model = LedgerEntry
+
+    contribution = factory.SubFactory(ContributionFactory)
+    artist_id = factory.LazyAttribute(lambda o: o.contribution.artist_id)
+    kind = "credit"
+    amount_minor = factory.LazyAttribute(lambda o: o.contribution.amount_minor)
+    currency = factory.LazyAttribute(lambda o: o.contribution.currency)
+    description = "Credit"
