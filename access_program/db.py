@@ -12,6 +12,7 @@ import datetime as dt
 from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from flask import has_request_context, request
@@ -179,11 +180,36 @@ class Precompiled:
         return entry
 
     def first(self, connection: sa.Connection, **values):
-        """The first row (a named tuple) or None."""
-        dialect = connection.dialect
-        sql, defaults, positional, row_type, converters = self._by_dialect.get(
-            dialect.name
-        ) or self._compile(dialect)
+        """The first row (a named tuple) or None, on an SQLAlchemy connection."""
+        sql, args, entry = self._prepared(connection.dialect, values)
+        return self._row(entry, _execute_first(connection, sql, args))
+
+    def first_pooled(self, engine: sa.Engine, **values):
+        """The same on a pool connection of ``engine`` without an SQLAlchemy ``Connection``
+        (its checkout, transaction bookkeeping and close are most of the cost left). Only when
+        the engine has no cursor-event listeners: with listeners, ``first`` runs so that they
+        get the ``Connection`` they expect."""
+        sql, args, entry = self._prepared(engine.dialect, values)
+        pooled = engine.raw_connection()
+        try:
+            cursor = pooled.dbapi_connection.cursor()
+            try:
+                cursor.execute(sql, args)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            invalidated = engine.dialect.is_disconnect(exc, pooled.dbapi_connection, None)
+            if invalidated:
+                pooled.invalidate(exc)
+            raise _wrapped(engine.dialect, sql, args, exc, invalidated) from exc
+        finally:
+            pooled.close()
+        return self._row(entry, row)
+
+    def _prepared(self, dialect: sa.Dialect, values: dict) -> tuple[str, Any, tuple]:
+        entry = self._by_dialect.get(dialect.name) or self._compile(dialect)
+        sql, defaults, positional = entry[:3]
         params = dict(defaults)
         for name, value in values.items():
             if isinstance(value, dt.datetime) and dialect.name == "sqlite":
@@ -191,9 +217,13 @@ class Precompiled:
                 value = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
             params[name] = value
         args = tuple(params[name] for name in positional) if positional is not None else params
-        raw = _execute_first(connection, sql, args)
+        return sql, args, entry
+
+    @staticmethod
+    def _row(entry: tuple, raw: tuple | None):
         if raw is None:
             return None
+        row_type, converters = entry[3:]
         return row_type(
             *(
                 value if convert is None or value is None else convert(value)
@@ -218,16 +248,21 @@ def _execute_first(connection: sa.Connection, sql: str, args) -> tuple | None:
         invalidated = connection.dialect.is_disconnect(exc, dbapi_connection, cursor)
         if invalidated:
             connection.invalidate(exc)
-        raise sa.exc.DBAPIError.instance(
-            sql,
-            args,
-            exc,
-            connection.dialect.loaded_dbapi.Error,
-            connection_invalidated=invalidated,
-            dialect=connection.dialect,
-        ) from exc
+        raise _wrapped(connection.dialect, sql, args, exc, invalidated) from exc
     finally:
         cursor.close()
+
+
+def _wrapped(dialect: sa.Dialect, sql: str, args, exc: Exception, invalidated: bool):
+    """A driver error as SQLAlchemy raises it (OperationalError, IntegrityError, …)."""
+    return sa.exc.DBAPIError.instance(
+        sql,
+        args,
+        exc,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=invalidated,
+        dialect=dialect,
+    )
 
 
 def _utc(value) -> dt.datetime:
@@ -239,16 +274,24 @@ def _utc(value) -> dt.datetime:
 
 
 def read_first(statement: Precompiled, **values):
-    """``statement.first()`` on a ``read_connection()``; a connection the server dropped (a
-    restart, an idle timeout) is replaced and the read tried once more."""
-    try:
-        with read_connection() as connection:
-            return statement.first(connection, **values)
-    except sa.exc.DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-    with read_connection() as connection:
-        return statement.first(connection, **values)
+    """``statement``'s first row, read where each statement is its own transaction (see
+    ``read_connection``); a connection the server dropped (a restart, an idle timeout) is
+    replaced and the read tried once more."""
+    bind = db.session.session_factory.kw.get("bind")
+    if isinstance(bind, sa.Connection):  # the test suite's rolled-back transaction
+        return statement.first(bind, **values)
+    engine = db.engines.get(READS) or db.engine
+    for attempt in (1, 2):
+        try:
+            if engine.dispatch.before_cursor_execute or engine.dispatch.after_cursor_execute:
+                with read_connection() as connection:
+                    return statement.first(connection, **values)
+            # No BEGIN is sent here: SQLite and the autocommit pool read in autocommit.
+            return statement.first_pooled(engine, **values)
+        except sa.exc.DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
 
 
 def is_postgres() -> bool:

@@ -505,9 +505,9 @@ What is measured:
 - One SQL statement per access decision (the token lookup and the decision together; the issue
   allows 2) is asserted by the test suite by counting statements with SQLAlchemy events, not here.
 - What keeps the check close to the bare route: that single SELECT is compiled once per process
-  and run on the DBAPI cursor (`db.Precompiled`; SQLAlchemy's cursor events still fire), on a
-  connection outside the request transaction (PostgreSQL: a small autocommit pool, one round
-  trip, no BEGIN or COMMIT), with a literal `'active'` so the planners use the partial index of
+  and run on a pooled DBAPI connection outside the request transaction (`db.Precompiled`,
+  `db.read_first`; PostgreSQL: a small autocommit pool, one round trip, no BEGIN or COMMIT; when
+  an engine has cursor-event listeners it goes through an SQLAlchemy Connection so they see it), with a literal `'active'` so the planners use the partial index of
   active memberships and scalar subqueries rather than a join on a subquery (PostgreSQL had
   planned that as a hash join over every grant). API requests skip the session cookie (the API
   never honours it), and the limiter skips the access check (no limit applies to it). Measured

@@ -99,3 +99,28 @@ def test_a_connection_the_server_dropped_is_replaced_without_failing_a_check(
 
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["allowed"] is True
+
+
+def test_cursor_event_listeners_still_see_the_one_statement(app, committed_db, tool_token):
+    """With a listener on the engine (query logging, tracing) the check runs through an
+    SQLAlchemy Connection so the listener gets what it expects; it sees one SELECT."""
+    grant = GrantFactory()
+    committed_db.session.commit()
+    artist_id = grant.user_id
+    assert check(app, tool_token, artist_id).status_code == 200  # records the token's last use
+    engine = committed_db.engines.get(READS) or committed_db.engine
+    seen: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        assert isinstance(conn, sa.Connection)
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        response = check(app, tool_token, artist_id)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+
+    assert response.get_json()["allowed"] is True
+    assert len(seen) == 1 and seen[0].lstrip().upper().startswith("SELECT")
+    assert "api_tokens" in seen[0] and "grants" in seen[0]
