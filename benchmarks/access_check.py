@@ -75,7 +75,7 @@ class Settings:
     max_requests: int  # per load thread, a hard bound
 
 
-FULL = Settings(10, 3, 16, 2, 280, 20, 8, 3.0, 3.0, 20_000)
+FULL = Settings(10, 5, 16, 2, 280, 20, 8, 3.0, 3.0, 20_000)
 QUICK = Settings(3, 1, 16, 2, 40, 5, 6, 1.5, 1.5, 5_000)
 
 
