@@ -65,7 +65,7 @@ RATE_CARD = {
     "feedback_hour": 7500,
     "bug_report": {"low": 2500, "medium": 7500, "high": 20000, "critical": 50000},
     "red_team_finding": {"low": 5000, "medium": 15000, "high": 40000, "critical": 100000},
-    "approved_output": 0,
+    "approved_output": 2000,
     "marketing_use": 50000,
     "monthly_stipend": 30000,
     "minimum_payout": 2500,

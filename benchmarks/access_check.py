@@ -507,9 +507,10 @@ What is measured:
 - What keeps the check close to the bare route: that single SELECT is compiled once per process
   and run on a pooled DBAPI connection outside the request transaction (`db.Precompiled`,
   `db.read_first`; PostgreSQL: a small autocommit pool, one round trip, no BEGIN or COMMIT; when
-  an engine has cursor-event listeners it goes through an SQLAlchemy Connection so they see it), with a literal `'active'` so the planners use the partial index of
-  active memberships and scalar subqueries rather than a join on a subquery (PostgreSQL had
-  planned that as a hash join over every grant). API requests skip the session cookie (the API
+  an engine has cursor-event listeners it goes through an SQLAlchemy Connection so they see
+  it), with a literal `'active'` so the planners use the partial index of active memberships,
+  and scalar subqueries rather than a join on a subquery (PostgreSQL had planned that as a hash
+  join over every grant). API requests skip the session cookie (the API
   never honours it), and the limiter skips the access check (no limit applies to it). Measured
   along the way with `--quick`: 0.35 / 0.28 (SQLite / PostgreSQL) before, 0.44 / 0.37 with the
   single statement on its own connection, 0.66 / 0.32 with the cookie and limiter skipped, then

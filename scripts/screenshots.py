@@ -29,7 +29,7 @@ from access_program.accounts import service as accounts  # noqa: E402
 from access_program.cohorts import service as cohorts  # noqa: E402
 from access_program.cohorts.models import Cohort  # noqa: E402
 from access_program.db import db, unit_of_work, utcnow  # noqa: E402
-from access_program.demo import ADMIN, ARTIST_PASSWORD, DEMO_COHORT, seed  # noqa: E402
+from access_program.demo import ADMIN, ARTIST_PASSWORD, DEMO_COHORT, STAFF, seed  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -125,9 +125,18 @@ def main() -> int:
                 anonymous.goto(f"{base}/invitations/{token}")
                 shoot(anonymous, "05-invitation", max_height=4000)  # down to the form
 
+                anonymous.goto(f"{base}/transparency")
+                shoot(anonymous, "07-transparency", max_height=4000)
+
                 artist = sign_in(browser, base, "artist001@example.org", ARTIST_PASSWORD)
                 artist.goto(f"{base}/dashboard")
                 shoot(artist, "02-artist-dashboard-paused")
+                artist.goto(f"{base}/money")
+                shoot(artist, "08-artist-money")
+
+                staff = sign_in(browser, base, STAFF[0], STAFF[2])
+                staff.goto(f"{base}/staff/review-queue")
+                shoot(staff, "09-staff-review-queue")
 
                 admin = sign_in(browser, base, ADMIN[0], ADMIN[2])
                 admin.goto(f"{base}/admin/cohorts/{cohort_id}")

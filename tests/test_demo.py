@@ -200,6 +200,13 @@ def test_seed_demo_adds_contributions_so_the_ledger_has_balances(runner):
     assert {(c.month, c.amount_minor) for c in stipends} == {(last_month, 30000)}
     first = _user("artist001@example.org")
     amount, currency = balance(first.id)
+    approved = _count(
+        Contribution,
+        Contribution.kind == ContributionKind.APPROVED_OUTPUT,
+        Contribution.artist_id == first.id,
+    )
+    assert approved > 0
     # stipend 300 + feedback 2 h × 75 + high bug 200 + high red-team finding 400 + marketing 500
-    assert (amount, currency) == (30000 + 15000 + 20000 + 40000 + 50000, "USD")
+    # + 20.00 per approved output
+    assert (amount, currency) == (30000 + 15000 + 20000 + 40000 + 50000 + approved * 2000, "USD")
     assert balance(_user("artist009@example.org").id)[0] > 0
