@@ -71,10 +71,7 @@ def register_extensions(app: Flask) -> None:
     database.init_app(app)
     migrate.init_app(app, database, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)
-    limiter.init_app(app)
-    # The generation tool's access check has no rate limit (it is a service with its own token,
-    # asking many times a second); skipping the limiter's lookup keeps its hot path short.
-    limiter.request_filter(lambda: request.endpoint in ACCESS_CHECK_ENDPOINTS)
+    limiter.init_app(app)  # its request filter skips the access check (extensions.py)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Sign in to see this page."
@@ -86,10 +83,6 @@ def register_extensions(app: Flask) -> None:
         "bearer", {"type": "http", "scheme": "bearer", "description": "API token"}
     )
     api.spec.options["security"] = [{"bearer": []}]
-
-
-#: The access decision's routes (see access/api.py).
-ACCESS_CHECK_ENDPOINTS = frozenset({"access_api.AccessById", "access_api.AccessByExternalId"})
 
 
 def register_blueprints(app: Flask) -> None:
@@ -156,17 +149,19 @@ def register_errorhandlers(app: Flask) -> None:
 def register_transaction_boundary(app: Flask) -> None:
     """One commit per request: on success commit, otherwise roll back."""
 
-    from access_program.accounts.service import record_token_use
+    from access_program.accounts.service import discard_token_use, record_token_use
 
     @app.after_request
     def commit_or_rollback(response: Response) -> Response:
+        if response.status_code >= 400:
+            discard_token_use()
+            if database.session.registry.has():
+                database.session.rollback()
+            return response
         if not database.session.registry.has():
             # The request never opened a session (the access check reads on its own
             # connection): there is nothing to commit.
             record_token_use()
-            return response
-        if response.status_code >= 400:
-            database.session.rollback()
             return response
         try:
             database.session.commit()

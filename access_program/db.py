@@ -142,13 +142,13 @@ def read_connection() -> Iterator[sa.Connection]:
 
 
 class Precompiled:
-    """A SELECT compiled once per dialect and run on the DBAPI cursor, for the one statement on
-    the hot path (the access check). ``Connection.execute`` costs more than the query itself
-    there: hashing a large statement's cache key, bind and result processing, and building a
-    result's metadata from the cursor's description on every call. SQLAlchemy's
-    ``before_cursor_execute`` and ``after_cursor_execute`` listeners are still called (the tests
-    count statements with them); driver errors are raised as SQLAlchemy's, and a dropped
-    connection is invalidated, as ``Connection.execute`` would.
+    """A SELECT compiled once per dialect and driver, for the one statement on the hot path
+    (the access check). ``Connection.execute`` costs more than the query itself there: hashing
+    a large statement's cache key, bind and result processing, and result metadata built on
+    every call. ``first_pooled`` runs it on a pooled DBAPI connection (driver errors raised as
+    SQLAlchemy's, a dropped connection invalidated, as ``Connection.execute`` would);
+    ``first`` through ``Connection.exec_driver_sql``, for when cursor-event listeners must see
+    it (``read_first`` picks) and in the test suite's bound connection.
 
     Parameters are named by their ``bindparam``; datetime values must be timezone-aware (UTC).
     Result columns typed ``UTCDateTime`` come back as aware UTC datetimes and booleans as bools,
@@ -157,7 +157,7 @@ class Precompiled:
 
     def __init__(self, statement: sa.Select):
         self.statement = statement
-        self._by_dialect: dict[str, tuple] = {}
+        self._by_dialect: dict[tuple[str, str], tuple] = {}
 
     def _compile(self, dialect: sa.Dialect) -> tuple:
         compiled = self.statement.compile(dialect=dialect)
@@ -176,22 +176,25 @@ class Precompiled:
             for c in columns
         ]
         entry = (compiled.string, defaults, positional, row_type, converters)
-        self._by_dialect[dialect.name] = entry
+        self._by_dialect[(dialect.name, dialect.driver)] = entry
         return entry
 
     def first(self, connection: sa.Connection, **values):
-        """The first row (a named tuple) or None, on an SQLAlchemy connection."""
+        """The first row (a named tuple) or None, through an SQLAlchemy ``Connection``
+        (``exec_driver_sql``: cursor-event listeners get the connection and execution context
+        they expect; no compiled-cache lookup, no result processing)."""
         sql, args, entry = self._prepared(connection.dialect, values)
-        return self._row(entry, _execute_first(connection, sql, args))
+        raw = connection.exec_driver_sql(sql, args).first()
+        return self._row(entry, None if raw is None else tuple(raw))
 
     def first_pooled(self, engine: sa.Engine, **values):
         """The same on a pool connection of ``engine`` without an SQLAlchemy ``Connection``
         (its checkout, transaction bookkeeping and close are most of the cost left). Only when
         the engine has no cursor-event listeners: with listeners, ``first`` runs so that they
         get the ``Connection`` they expect."""
-        sql, args, entry = self._prepared(engine.dialect, values)
-        pooled = engine.raw_connection()
+        pooled = engine.raw_connection()  # first: the dialect is initialized on first connect
         try:
+            sql, args, entry = self._prepared(engine.dialect, values)
             cursor = pooled.dbapi_connection.cursor()
             try:
                 cursor.execute(sql, args)
@@ -208,7 +211,7 @@ class Precompiled:
         return self._row(entry, row)
 
     def _prepared(self, dialect: sa.Dialect, values: dict) -> tuple[str, Any, tuple]:
-        entry = self._by_dialect.get(dialect.name) or self._compile(dialect)
+        entry = self._by_dialect.get((dialect.name, dialect.driver)) or self._compile(dialect)
         sql, defaults, positional = entry[:3]
         params = dict(defaults)
         for name, value in values.items():
@@ -230,27 +233,6 @@ class Precompiled:
                 for value, convert in zip(raw, converters, strict=True)
             )
         )
-
-
-def _execute_first(connection: sa.Connection, sql: str, args) -> tuple | None:
-    dbapi_connection = connection.connection.dbapi_connection
-    cursor = dbapi_connection.cursor()
-    dispatch = connection.dispatch
-    try:
-        if dispatch.before_cursor_execute:
-            dispatch.before_cursor_execute(connection, cursor, sql, args, None, False)
-        cursor.execute(sql, args)
-        row = cursor.fetchone()
-        if dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(connection, cursor, sql, args, None, False)
-        return row
-    except connection.dialect.loaded_dbapi.Error as exc:
-        invalidated = connection.dialect.is_disconnect(exc, dbapi_connection, cursor)
-        if invalidated:
-            connection.invalidate(exc)
-        raise _wrapped(connection.dialect, sql, args, exc, invalidated) from exc
-    finally:
-        cursor.close()
 
 
 def _wrapped(dialect: sa.Dialect, sql: str, args, exc: Exception, invalidated: bool):

@@ -88,10 +88,30 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        dbapi_connection = connection.connection.dbapi_connection
+        if sqlite:
+            # Batch operations rebuild a table (copy, drop, rename): with foreign keys enforced,
+            # dropping a table that rows point at (ledger corrections point at ledger entries)
+            # fails. SQLite's own procedure for such changes: keys off outside any transaction,
+            # then foreign_key_check. On the DBAPI connection, because the PRAGMA is a no-op
+            # inside a transaction and SQLAlchemy would begin one first.
+            dbapi_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
-
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                if connection.in_transaction():  # reads of the version table; the work is
+                    connection.commit()  # committed migration by migration (no DDL transaction)
+                problems = dbapi_connection.execute("PRAGMA foreign_key_check").fetchall()
+                if problems:
+                    raise RuntimeError(f"foreign keys broken by the migration: {problems}")
+        finally:
+            if sqlite:
+                if connection.in_transaction():
+                    connection.rollback()
+                dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

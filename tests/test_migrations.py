@@ -3,6 +3,7 @@ nothing), on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import importlib.util
 import os
@@ -127,3 +128,114 @@ def test_postgres_upgrade_matches_the_models_with_triggers(fresh_postgres, migra
     migrate_on(fresh_postgres, "downgrade", "base")
 
     assert _tables(fresh_postgres) <= {"alembic_version"}
+
+
+# --- migrations with data in the tables ----------------------------------------------------
+
+
+def _fill(table: sa.Table, **given) -> dict:
+    """A row for ``table``: the given values, and a plain value for every other NOT NULL column
+    without a default (the schema as that revision built it, read back by reflection)."""
+    row = dict(given)
+    for column in table.columns:
+        if column.name in row or column.nullable or column.primary_key:
+            continue
+        if column.server_default is not None:
+            continue
+        kind = column.type
+        if isinstance(kind, sa.Boolean):
+            row[column.name] = False
+        elif isinstance(kind, sa.Integer):
+            row[column.name] = 1
+        elif isinstance(kind, sa.DateTime):
+            row[column.name] = dt.datetime(2026, 11, 1, 12, 0)
+        elif isinstance(kind, sa.Date):
+            row[column.name] = dt.date(2026, 11, 1)
+        elif isinstance(kind, sa.JSON):
+            row[column.name] = {}
+        else:
+            row[column.name] = column.name[: getattr(kind, "length", None) or 64]
+    return row
+
+
+def _ledger_with_a_correction_and_a_reversal(engine: sa.Engine) -> None:
+    """At revision 0003: a credit, its correction (a row pointing at another row of the same
+    table), a payout with its debit and a partial reversal."""
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    t = meta.tables
+    with engine.begin() as conn:
+        conn.execute(
+            t["users"].insert(), _fill(t["users"], id=1, email="a@example.org", role="artist")
+        )
+        conn.execute(
+            t["contributions"].insert(),
+            _fill(t["contributions"], id=1, artist_id=1, kind="bug_report", amount_minor=500),
+        )
+        conn.execute(t["payout_runs"].insert(), _fill(t["payout_runs"], id=1, cohort_id=None))
+        conn.execute(
+            t["payouts"].insert(),
+            _fill(
+                t["payouts"], id=1, run_id=1, artist_id=1, amount_minor=500,
+                status="reversed", amount_reversed=200,
+            ),
+        )  # fmt: skip
+        entries = t["ledger_entries"]
+        for row in (
+            dict(id=1, kind="credit", amount_minor=500, contribution_id=1),
+            dict(id=2, kind="correction", amount_minor=-500, reverses_entry_id=1),
+            dict(id=3, kind="payout", amount_minor=-500, payout_id=1),
+            dict(id=4, kind="payout_reversal", amount_minor=200, payout_id=1),
+        ):
+            conn.execute(entries.insert(), _fill(entries, artist_id=1, currency="USD", **row))
+
+
+def test_sqlite_ledger_migration_keeps_rows_that_point_at_each_other(fresh_sqlite, migrate_on):
+    """0004 rebuilds ledger_entries (batch mode): a correction points at another entry, so the
+    rebuild must not trip over foreign keys; existing reversals get their reversed_through."""
+    migrate_on(fresh_sqlite, "upgrade", "0003")
+    _ledger_with_a_correction_and_a_reversal(fresh_sqlite)
+
+    migrate_on(fresh_sqlite, "upgrade", "head")
+
+    with fresh_sqlite.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT id, kind, reverses_entry_id, reversed_through FROM ledger_entries")
+        ).all()
+        assert sorted(tuple(r) for r in rows) == [
+            (1, "credit", None, None),
+            (2, "correction", 1, None),
+            (3, "payout", None, None),
+            (4, "payout_reversal", None, 200),
+        ]
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on afterwards
+
+    migrate_on(fresh_sqlite, "downgrade", "0003")
+
+    with fresh_sqlite.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM ledger_entries")).scalar() == 4
+
+
+@pytest.mark.postgres
+def test_postgres_ledger_migration_fills_reversed_through_and_downgrades(
+    fresh_postgres, migrate_on
+):
+    migrate_on(fresh_postgres, "upgrade", "0003")
+    _ledger_with_a_correction_and_a_reversal(fresh_postgres)
+
+    migrate_on(fresh_postgres, "upgrade", "head")
+
+    with fresh_postgres.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT id, kind, reversed_through FROM ledger_entries ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (1, "credit", None),
+        (2, "correction", None),
+        (3, "payout", None),
+        (4, "payout_reversal", 200),
+    ]
+    migrate_on(fresh_postgres, "downgrade", "0003")
+    with fresh_postgres.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM ledger_entries")).scalar() == 4

@@ -318,6 +318,11 @@ _pending_token_use: contextvars.ContextVar[tuple[int, dt.datetime] | None] = con
 )
 
 
+def discard_token_use() -> None:
+    """A refused request records no use of its token (it changes nothing, that included)."""
+    _pending_token_use.set(None)
+
+
 def record_token_use() -> None:
     """Write a token's last use in its own short transaction after the request's commit.
 

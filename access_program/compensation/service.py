@@ -1190,23 +1190,23 @@ def post_payout_debits(payouts: Sequence[Payout]) -> None:
 
 
 def post_payout_reversal(
-    payout: Payout, amount_minor: int, *, reversed_through: int | None = None
+    payout: Payout, amount_minor: int, *, reversed_through: int
 ) -> LedgerEntry:
     """A transfer reversed by Stripe, in full or in part: the amount comes back (positive), one
     entry per cumulative reversed total (``reversed_through``: the transfer's ``amount_reversed``
-    after this reversal; by default the payout's ``amount_reversed`` plus this amount).
-    Idempotent: a second call with the same total returns the first entry. No audit event of its
-    own: the caller's payout.reversed event covers it."""
-    whole = (amount_minor,) if reversed_through is None else (amount_minor, reversed_through)
-    if any(isinstance(value, bool) or not isinstance(value, int) for value in whole):
+    after this reversal, as Stripe reports it; never derived here, so that a retry cannot make
+    a new total). Idempotent: a second call with the same total returns the first entry. No
+    audit event of its own: the caller's payout.reversed event covers it."""
+    if any(
+        isinstance(value, bool) or not isinstance(value, int)
+        for value in (amount_minor, reversed_through)
+    ):
         raise ValidationError("The reversed amount must be a whole number of minor units.")
     if not 0 < amount_minor <= payout.amount_minor:
         raise ValidationError(
             f"A reversal of payout {payout.id} must be between 1 and {payout.amount_minor}.",
             details={"amount_minor": ["Out of range for this payout."]},
         )
-    if reversed_through is None:
-        reversed_through = payout.amount_reversed + amount_minor
     if not amount_minor <= reversed_through <= payout.amount_minor:
         raise ValidationError(
             f"The total reversed of payout {payout.id} must be between {amount_minor} and"

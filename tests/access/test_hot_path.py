@@ -124,3 +124,17 @@ def test_cursor_event_listeners_still_see_the_one_statement(app, committed_db, t
     assert response.get_json()["allowed"] is True
     assert len(seen) == 1 and seen[0].lstrip().upper().startswith("SELECT")
     assert "api_tokens" in seen[0] and "grants" in seen[0]
+
+
+def test_a_refused_check_records_no_use_of_the_token(app, committed_db, admin_token):
+    """An admin's token lacks access:check: 403, and its last use stays unset (a refused
+    request changes nothing)."""
+    grant = GrantFactory()
+    committed_db.session.commit()
+
+    response = check(app, admin_token, grant.user_id)
+
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "missing_scope"
+    committed_db.session.rollback()
+    assert accounts.resolve_token(admin_token).last_used_at is None

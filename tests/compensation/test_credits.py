@@ -464,8 +464,8 @@ def test_payout_debit_and_reversal_are_posted_once(db):
 
     debit = service.post_payout_debit(payout)
     again = service.post_payout_debit(payout)
-    reversal = service.post_payout_reversal(payout, 4000)
-    reversal_again = service.post_payout_reversal(payout, 4000)
+    reversal = service.post_payout_reversal(payout, 4000, reversed_through=4000)
+    reversal_again = service.post_payout_reversal(payout, 4000, reversed_through=4000)
 
     assert debit.id == again.id and reversal.id == reversal_again.id
     assert (debit.kind, debit.amount_minor, debit.payout_id) == ("payout", -4000, payout.id)
@@ -478,7 +478,7 @@ def test_a_reversal_is_between_1_and_the_payout_amount(db, amount):
     payout = make_payout(member().user_id, 4000, status="paid")
 
     with pytest.raises(ValidationError):
-        service.post_payout_reversal(payout, amount)
+        service.post_payout_reversal(payout, amount, reversed_through=4000)
 
 
 def test_payable_is_the_balance_less_the_payouts_in_flight(db, staff):
