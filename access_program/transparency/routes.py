@@ -9,7 +9,9 @@ from flask import Blueprint, render_template, request, url_for
 
 from access_program.compensation.service import kind_words
 from access_program.errors import NotFound
-from access_program.transparency.service import MASK, SMALL_COUNT, build_report
+from access_program.extensions import limiter
+from access_program.transparency import rate_limit
+from access_program.transparency.service import SMALL_COUNT, build_report
 
 bp = Blueprint("transparency", __name__)
 
@@ -21,27 +23,38 @@ CATEGORY_WORDS = {
     "other": "Other",
 }
 WITHHELD = f"Not shown (fewer than {SMALL_COUNT})"
+#: A count left out so that a "<5" beside it cannot be worked out (it may be 5 or more).
+WITHHELD_COUNT = f"Not shown (would reveal a count under {SMALL_COUNT})"
+#: A credited amount resting on 1 to 4 artists, or one that would reveal such an amount.
+WITHHELD_CREDIT = f"Not shown (would single out fewer than {SMALL_COUNT} artists)"
+WITHHELD_PAID = f"Not shown (fewer than {SMALL_COUNT} artists paid)"
+UNANNOUNCED_COHORT = "A cohort not yet announced"
+UNANNOUNCED_REASON = "Not published: the cohort is not yet announced"
+
+Count = int | str | None
 
 
-def number(value: int | str) -> str:
-    """A count as published: "1,204", or "<5" as it is."""
+def number(value: Count) -> str:
+    """A count as published: "1,204", "<5" as it is, or a note when withheld (None)."""
+    if value is None:
+        return WITHHELD_COUNT
     return value if isinstance(value, str) else f"{value:,}"
 
 
-def share_text(share: float | None, part: int | str, whole: int | str) -> str:
+def share_text(share: float | None, whole: Count) -> str:
     """A share as a percentage; a dash when there is nothing to divide, a note when withheld."""
     if share is not None:
         return f"{share:.0%}"
-    return WITHHELD if MASK in (part, whole) else "—"
+    return "—" if whole == 0 else WITHHELD
 
 
-def hours_text(hours: float | None, basis: int | str) -> str:
+def hours_text(hours: float | None, basis: Count) -> str:
     if hours is not None:
         return f"{hours:,.1f} h"
-    return WITHHELD if basis == MASK else "—"
+    return "—" if basis == 0 else WITHHELD
 
 
-def part_of(part: int | str, whole: int | str, share: float | None) -> str:
+def part_of(part: Count, whole: Count, share: float | None) -> str:
     """ "3 of 5 (60%)"; the percentage only where it is shown."""
     text = f"{number(part)} of {number(whole)}"
     return f"{text} ({share:.0%})" if share is not None else text
@@ -69,11 +82,19 @@ def _scopes(report: dict[str, Any]) -> list[dict[str, Any]]:
     return scopes
 
 
+def _pause_scope(pause: dict[str, Any]) -> str:
+    if pause["scope"] == "global":
+        return "Whole program"
+    if pause["cohort_name"] is None:
+        return UNANNOUNCED_COHORT
+    return f"Cohort {pause['cohort_name']}"
+
+
 def _pause_rows(pauses: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
     return [
         {
-            "scope": "Whole program" if p["scope"] == "global" else f"Cohort {p['cohort_name']}",
-            "reason": p["reason"],
+            "scope": _pause_scope(p),
+            "reason": UNANNOUNCED_REASON if p["reason"] is None else p["reason"],
             "started_at": p["started_at"],
             "expected_end_at": p["expected_end_at"],
             "ended_at": p["ended_at"],
@@ -142,7 +163,7 @@ def page_context(report: dict[str, Any]) -> dict[str, Any]:
             ("Upheld", number(appeals["upheld"])),
             (
                 "Share granted",
-                share_text(appeals["share_granted"], appeals["granted"], appeals["decided"]),
+                share_text(appeals["share_granted"], appeals["decided"]),
             ),
         ],
         "clause_rows": [
@@ -160,6 +181,8 @@ def page_context(report: dict[str, Any]) -> dict[str, Any]:
         "credited_total": money["credited_total"],
         "several_currencies": len(currencies) > 1,
         "paid_rows": money["paid"],
+        "withheld_credit": WITHHELD_CREDIT,
+        "withheld_paid": WITHHELD_PAID,
         "artists_paid": part_of(
             money["artists_paid"], money["artists"], money["share_of_artists_paid"]
         ),
@@ -168,6 +191,7 @@ def page_context(report: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/transparency")
+@limiter.limit(rate_limit)
 def report():
     raw = request.args.get("cohort_id", "").strip()
     cohort_id = None

@@ -8,18 +8,23 @@ from access_program.transparency.service import MASK
 
 
 class CountField(fields.Raw):
-    """A count: a whole number, or "<5" for 1 to 4 in a cohort's report."""
+    """A count: a whole number; in a cohort's report "<5" for 1 to 4, or null when withheld."""
 
     def __init__(self, description: str = "", **kwargs):
-        note = f'In a cohort\'s report a count from 1 to 4 is "{MASK}".'
+        note = (
+            f'In a cohort\'s report a count from 1 to 4 is "{MASK}", and a count that would let'
+            f' one be worked out (the total of a group with a "{MASK}" in it, and one more count'
+            " of the group when only one is masked) is null."
+        )
         metadata = {
             "oneOf": [
                 {"type": "integer", "minimum": 0},
                 {"type": "string", "enum": [MASK]},
             ],
+            "nullable": True,
             "description": f"{description} {note}".strip(),
         }
-        super().__init__(metadata=metadata, **kwargs)
+        super().__init__(metadata=metadata, allow_none=True, **kwargs)
 
 
 class TransparencyQuerySchema(Schema):
@@ -63,8 +68,13 @@ class RevocationsSchema(Schema):
 
 class ReportPauseSchema(Schema):
     scope = fields.String(metadata={"description": "global or cohort"})
-    cohort_name = fields.String(allow_none=True)
-    reason = fields.String()
+    cohort_name = fields.String(
+        allow_none=True,
+        metadata={"description": "null for a program-wide pause or a cohort not yet announced"},
+    )
+    reason = fields.String(
+        allow_none=True, metadata={"description": "null for a cohort not yet announced"}
+    )
     started_at = fields.DateTime()
     expected_end_at = fields.DateTime(allow_none=True)
     ended_at = fields.DateTime(allow_none=True)
@@ -106,21 +116,29 @@ class CitedClauseSchema(Schema):
     citations = CountField()
 
 
+WITHHELD_CREDIT = (
+    "In a cohort's report null when it rests on 1 to 4 artists or would reveal such an amount."
+)
+WITHHELD_PAID = "In a cohort's report null when fewer than 5 artists were paid in the currency."
+
+
 class ReportCreditedSchema(Schema):
     kind = fields.String()
     currency = fields.String()
-    amount_minor = fields.Integer()
+    amount_minor = fields.Integer(allow_none=True, metadata={"description": WITHHELD_CREDIT})
 
 
 class ReportAmountSchema(Schema):
     currency = fields.String()
-    amount_minor = fields.Integer()
+    amount_minor = fields.Integer(allow_none=True, metadata={"description": WITHHELD_CREDIT})
 
 
 class ReportPaidSchema(Schema):
     currency = fields.String()
-    amount_minor = fields.Integer()
-    median_per_paid_artist_minor = fields.Integer(allow_none=True)
+    amount_minor = fields.Integer(allow_none=True, metadata={"description": WITHHELD_PAID})
+    median_per_paid_artist_minor = fields.Integer(
+        allow_none=True, metadata={"description": WITHHELD_PAID}
+    )
 
 
 class MoneyFiguresSchema(Schema):

@@ -7,10 +7,24 @@ has no ``percentile_cont``.
 
 Nothing personal leaves this module: no names, emails or artist ids (artist ids are used only to
 count distinct artists), no revocation reasons (only their categories). Pause reasons are public
-program statements. In a cohort's report, counts from 1 to 4 become ``"<5"`` so that nobody can
-be singled out, and the shares and review-time percentiles that rest on such a count (or would
-reveal one) are withheld (None); 0 and counts of 5 or more stay numbers. Program-wide figures are
-not masked, and money amounts are not counts.
+program statements, except those of a cohort not yet announced (a draft): its pauses are listed
+with their dates only.
+
+In a cohort's report, counts from 1 to 4 become ``"<5"`` so that nobody can be singled out; 0 and
+counts of 5 or more stay numbers. A masked count must not be recoverable from the figures beside
+it, so within a group of counts that add up to a total (invitations by status, revocations by
+category, requests by status, appeals by outcome):
+
+* if any part is masked, the group's totals are withheld (None), and
+* if exactly one part is masked, the smallest other non-zero part is withheld too, so that the
+  masked parts can only be known as a sum of two unknowns.
+
+Shares whose part, whole or rest (whole - part) is a count from 1 to 4, or a figure withheld, and
+review-time percentiles resting on fewer than 5 decisions are withheld. Money follows the same
+rule by artists: an amount paid in a currency to fewer than 5 artists (the total and the median),
+and an amount credited for a kind of contribution that rests on 1 to 4 artists, are withheld, and
+so is what would give a credited amount away (the currency's total and, when it is the only one,
+one more kind's amount). Program-wide figures are exact.
 """
 
 from __future__ import annotations
@@ -18,9 +32,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm as so
@@ -67,7 +81,10 @@ PAID_STATES = (PayoutStatus.PAID, PayoutStatus.REVERSED)
 #: Ledger entries that credit (or correct a credit of) a contribution.
 CREDIT_ENTRIES = (EntryKind.CREDIT, EntryKind.ADJUSTMENT, EntryKind.CORRECTION)
 
-Count = int | str
+#: A published count: a number, MASK, or None when withheld so that a masked count beside it
+#: cannot be worked out.
+Count = int | str | None
+K = TypeVar("K", bound=Hashable)
 
 
 # --- raw figures of one scope --------------------------------------------------------------
@@ -77,8 +94,9 @@ Count = int | str
 class PauseItem:
     scope: str
     cohort_id: int | None
+    #: None for a cohort not yet announced, as is its reason.
     cohort_name: str | None
-    reason: str
+    reason: str | None
     started_at: dt.datetime
     expected_end_at: dt.datetime | None
     ended_at: dt.datetime | None
@@ -101,8 +119,11 @@ class Figures:
     appeals: Counter[str] = field(default_factory=Counter)
     #: (clause code, title) -> times cited by refusals and change requests that took effect.
     citations: Counter[tuple[str, str]] = field(default_factory=Counter)
-    #: (contribution kind, currency) -> minor units, net of corrections.
-    credited: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: (contribution kind, currency) -> artist -> minor units, net of corrections. Ids never
+    #: leave this module: they count the artists an amount rests on.
+    credited: dict[tuple[str, str], Counter[int]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
     #: currency -> artist -> minor units paid (net of reversals). Ids never leave this module.
     paid: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
 
@@ -188,13 +209,19 @@ def _add_pauses(scopes: _Scopes) -> None:
             Pause.started_at,
             Pause.expected_end_at,
             Pause.ended_at,
+            Cohort.status,
         )
         .select_from(Pause)
         .outerjoin(Cohort, Pause.cohort_id == Cohort.id)
         .order_by(Pause.started_at.desc(), Pause.id.desc())
     )
-    for row in rows:
-        item = PauseItem(*row)
+    for *columns, cohort_status in rows:
+        item = PauseItem(*columns)
+        if item.scope != PauseScope.GLOBAL and cohort_status not in PUBLIC_COHORT_STATES:
+            # A cohort not yet announced: the pause counts, with its dates, but its cohort's name
+            # and its reason (which may name or describe the cohort) stay unpublished.
+            item.cohort_name = None
+            item.reason = None
         if item.scope == PauseScope.GLOBAL:
             # A program-wide pause stopped every cohort's access.
             for figures in scopes.values():
@@ -311,8 +338,11 @@ def _add_appeals(scopes: _Scopes) -> None:
 
 
 def _add_credits(scopes: _Scopes) -> None:
-    """Money credited by contribution kind: credits and adjustments, net of their corrections
-    (a correction points at the entry it reverses, which names the contribution)."""
+    """Money credited by contribution kind and artist: credits and adjustments, net of their
+    corrections (a correction points at the entry it reverses, which names the contribution).
+
+    Grouped by artist too, so that a cohort's report can tell how many artists an amount rests
+    on: an artist whose credits of a kind were corrected away does not count."""
     reversed_entry = so.aliased(LedgerEntry)
     contribution_id = sa.func.coalesce(LedgerEntry.contribution_id, reversed_entry.contribution_id)
     rows = db.session.execute(
@@ -320,17 +350,24 @@ def _add_credits(scopes: _Scopes) -> None:
             Contribution.cohort_id,
             Contribution.kind,
             LedgerEntry.currency,
+            Contribution.artist_id,
             sa.func.sum(LedgerEntry.amount_minor),
         )
         .select_from(LedgerEntry)
         .outerjoin(reversed_entry, LedgerEntry.reverses_entry_id == reversed_entry.id)
         .join(Contribution, Contribution.id == contribution_id)
         .where(LedgerEntry.kind.in_(list(CREDIT_ENTRIES)))
-        .group_by(Contribution.cohort_id, Contribution.kind, LedgerEntry.currency)
+        .group_by(
+            Contribution.cohort_id,
+            Contribution.kind,
+            LedgerEntry.currency,
+            Contribution.artist_id,
+        )
     )
-    for cohort_id, kind, currency, amount in rows:
+    for cohort_id, kind, currency, artist_id, amount in rows:
         for figures in scopes.for_row(cohort_id):
-            figures.credited[(kind, currency)] += int(amount)  # PostgreSQL sums to numeric
+            # PostgreSQL sums to numeric.
+            figures.credited[(kind, currency)][artist_id] += int(amount)
 
 
 def _add_payouts(scopes: _Scopes) -> None:
@@ -383,7 +420,30 @@ def collect_figures() -> tuple[list[Any], _Scopes]:
 
 def mask_count(count: int) -> Count:
     """A per-cohort count as published: 1 to 4 become "<5"; 0 and 5 or more stay numbers."""
-    return MASK if 0 < count < SMALL_COUNT else count
+    return MASK if is_small(count) else count
+
+
+def is_small(count: int) -> bool:
+    """Whether a per-cohort count, or the number of artists a figure rests on, is masked."""
+    return 0 < count < SMALL_COUNT
+
+
+def suppressed(parts: Mapping[K, int], hidden: set[K]) -> set[K]:
+    """The parts of a group to leave out besides ``hidden`` ones, so that what is hidden cannot
+    be worked out from the rest once the group's totals are withheld too.
+
+    One hidden part would be its total minus the other parts: the total goes (the caller's
+    part), and the smallest other non-zero part goes as well, so that what remains known is the
+    sum of two unknowns (with no other non-zero part, there is nothing to add it to; withholding
+    the total is enough). Two or more hidden parts already are such a sum."""
+    if len(hidden) != 1:
+        return set()
+    others = [
+        (abs(value), position, key)
+        for position, (key, value) in enumerate(parts.items())
+        if key not in hidden and value != 0
+    ]
+    return {min(others)[2]} if others else set()
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -421,13 +481,33 @@ class _Publisher:
     def count(self, value: int) -> Count:
         return mask_count(value) if self.masked else value
 
+    def group(self, parts: Mapping[K, int], *totals: int) -> tuple[dict[K, Count], list[Count]]:
+        """Counts that add up to ``totals`` (each the sum of some of them), as published: small
+        ones masked and, when any is, the totals and what else would reveal it withheld."""
+        published = {key: self.count(value) for key, value in parts.items()}
+        hidden = {key for key, value in published.items() if value == MASK}
+        if not hidden:
+            return published, [self.count(total) for total in totals]
+        for key in suppressed(parts, hidden):
+            published[key] = None
+        return published, [None] * len(totals)
+
     def withheld(self, basis: int) -> bool:
         """Whether a share or a percentile resting on ``basis`` items must not be shown."""
         return basis == 0 or (self.masked and basis < SMALL_COUNT)
 
-    def share(self, part: int, whole: int) -> float | None:
-        """``part / whole``; withheld when either is a masked count, which it would reveal."""
-        if self.withheld(whole) or (self.masked and 0 < part < SMALL_COUNT):
+    def share(self, part: int, whole: int, *shown: Count) -> float | None:
+        """``part / whole``; withheld when the part, the whole or the rest is a count from 1 to
+        4, which it would reveal, or when any of the published counts it rests on (``shown``)
+        is not shown."""
+        if whole == 0:
+            return None
+        if self.masked and (
+            is_small(part)
+            or is_small(whole)
+            or is_small(whole - part)
+            or any(not isinstance(value, int) for value in shown)
+        ):
             return None
         return round(part / whole, 4)
 
@@ -439,25 +519,38 @@ class _Publisher:
 
     def publish(self, f: Figures) -> dict[str, Any]:
         count = self.count
-        invitations = f.invitations
-        decided_appeals = f.appeals["granted"] + f.appeals["upheld"]
+        invitations, (sent,) = self.group(
+            {status: f.invitations[status] for status in InvitationStatus},
+            sum(f.invitations.values()),
+        )
+        revocations, (revoked,) = self.group(
+            {category: f.revocations[category] for category in RevocationCategory},
+            sum(f.revocations.values()),
+        )
+        outcomes, (received,) = self.group(
+            {status: f.requests[status] for status in Status}, sum(f.requests.values())
+        )
+        granted, upheld, pending = f.appeals["granted"], f.appeals["upheld"], f.appeals["pending"]
+        appeals, (filed, decided) = self.group(
+            {"pending": pending, "granted": granted, "upheld": upheld},
+            pending + granted + upheld,
+            granted + upheld,
+        )
         artists_paid = len({a for by_artist in f.paid.values() for a in by_artist})
         return {
-            "invitations": {
-                "sent": count(sum(invitations.values())),
-                **{status.value: count(invitations[status]) for status in InvitationStatus},
-            },
+            "invitations": {"sent": sent, **{s.value: invitations[s] for s in InvitationStatus}},
             "members": {"active": count(f.active_members), "total": count(f.members)},
             "revocations": {
-                "total": count(sum(f.revocations.values())),
-                "by_category": {c.value: count(f.revocations[c]) for c in RevocationCategory},
+                "total": revoked,
+                "by_category": {c.value: revocations[c] for c in RevocationCategory},
             },
             "pauses": [_pause(p, self.now) for p in f.pauses],
             "requests": {
-                "received": count(sum(f.requests.values())),
-                "outcomes": {s.value: count(f.requests[s]) for s in Status},
+                "received": received,
+                "outcomes": {s.value: outcomes[s] for s in Status},
                 "escalated": count(f.escalated),
-                "deemed_approved": count(f.requests[Status.DEEMED_APPROVED]),
+                # The same count as the outcome's, so published the same way.
+                "deemed_approved": outcomes[Status.DEEMED_APPROVED],
                 "decisions": count(len(f.review_hours)),
                 "decided_within_deadline": count(f.decided_in_time),
                 "share_decided_within_deadline": self.share(f.decided_in_time, len(f.review_hours)),
@@ -465,12 +558,10 @@ class _Publisher:
                 "p90_hours_to_decision": self.hours(f.review_hours, 0.9),
             },
             "appeals": {
-                "filed": count(sum(f.appeals.values())),
-                "pending": count(f.appeals["pending"]),
-                "decided": count(decided_appeals),
-                "granted": count(f.appeals["granted"]),
-                "upheld": count(f.appeals["upheld"]),
-                "share_granted": self.share(f.appeals["granted"], decided_appeals),
+                "filed": filed,
+                **appeals,
+                "decided": decided,
+                "share_granted": self.share(granted, granted + upheld, *appeals.values(), decided),
             },
             "cited_clauses": [
                 {"code": code, "title": title, "citations": count(n)}
@@ -479,12 +570,54 @@ class _Publisher:
                 )[:TOP_CLAUSES]
             ],
             "money": {
-                **_money(f),
+                **self.money(f),
                 "artists_paid": count(artists_paid),
                 "artists": count(f.members),
                 "share_of_artists_paid": self.share(artists_paid, f.members),
             },
         }
+
+    def money(self, f: Figures) -> dict[str, Any]:
+        """Credited by kind and in total, and paid, by currency. In a cohort's report an amount
+        resting on 1 to 4 artists is withheld (None), and so is what would reveal it."""
+        currencies = sorted({currency for _, currency in f.credited})
+        credited, credited_total = [], []
+        for currency in currencies:
+            by_artist = {kind: f.credited[(kind, currency)] for kind in ContributionKind}
+            amounts = {kind: sum(by_artist[kind].values()) for kind in ContributionKind}
+            hidden: set[ContributionKind] = set()
+            if self.masked:
+                hidden = {
+                    kind
+                    for kind, artists in by_artist.items()
+                    if is_small(sum(1 for amount in artists.values() if amount))
+                }
+                hidden |= suppressed(amounts, hidden)
+            credited += [
+                {
+                    "kind": kind.value,
+                    "currency": currency,
+                    "amount_minor": None if kind in hidden else amounts[kind],
+                }
+                for kind in ContributionKind
+            ]
+            total = None if hidden else sum(amounts.values())
+            credited_total.append({"currency": currency, "amount_minor": total})
+        paid = []
+        for currency, by_artist in sorted(f.paid.items()):
+            if not by_artist:
+                continue
+            few = self.masked and len(by_artist) < SMALL_COUNT
+            paid.append(
+                {
+                    "currency": currency,
+                    "amount_minor": None if few else sum(by_artist.values()),
+                    "median_per_paid_artist_minor": (
+                        None if few else median_minor(list(by_artist.values()))
+                    ),
+                }
+            )
+        return {"credited_by_kind": credited, "credited_total": credited_total, "paid": paid}
 
 
 def _pause(item: PauseItem, now: dt.datetime) -> dict[str, Any]:
@@ -499,35 +632,6 @@ def _pause(item: PauseItem, now: dt.datetime) -> dict[str, Any]:
         "ended_at": ended,
         "ongoing": ended is None,
         "duration_hours": round(length.total_seconds() / 3600, 1),
-    }
-
-
-def _money(f: Figures) -> dict[str, Any]:
-    currencies = sorted({currency for _, currency in f.credited})
-    credited = [
-        {"kind": kind.value, "currency": currency, "amount_minor": f.credited[(kind, currency)]}
-        for currency in currencies
-        for kind in ContributionKind
-    ]
-    paid = [
-        {
-            "currency": currency,
-            "amount_minor": sum(by_artist.values()),
-            "median_per_paid_artist_minor": median_minor(list(by_artist.values())),
-        }
-        for currency, by_artist in sorted(f.paid.items())
-        if by_artist
-    ]
-    return {
-        "credited_by_kind": credited,
-        "credited_total": [
-            {
-                "currency": currency,
-                "amount_minor": sum(v for (_, c), v in f.credited.items() if c == currency),
-            }
-            for currency in currencies
-        ],
-        "paid": paid,
     }
 
 

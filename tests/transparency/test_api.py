@@ -9,15 +9,22 @@ import sqlalchemy as sa
 
 from access_program.audit.service import head
 from access_program.db import db as _db
+from access_program.db import utcnow
 from tests.factories import (
     CohortFactory,
     DecisionFactory,
     GrantFactory,
     InvitationFactory,
     MembershipFactory,
+    PauseFactory,
     SubmissionFactory,
 )
-from tests.transparency import COHORT_PAUSE_REASON, PROGRAM_PAUSE_REASON, build_dataset
+from tests.transparency import (
+    COHORT_PAUSE_REASON,
+    PROGRAM_PAUSE_REASON,
+    build_dataset,
+    hours,
+)
 
 URL = "/api/v1/transparency"
 
@@ -134,24 +141,26 @@ def test_a_cohort_report_masks_counts_from_1_to_4_but_not_0_or_5(dataset, api_cl
 
     assert body["cohort"] == {"id": dataset.aurora.id, "name": "Aurora", "status": "open"}
     assert body["small_counts_masked"] is True
+    # The total beside a "<5" is withheld (null): 10 sent would tell 5 accepted + three "<5"s.
     assert body["invitations"] == {
-        "sent": 10, "pending": "<5", "accepted": 5, "declined": "<5", "expired": "<5",
+        "sent": None, "pending": "<5", "accepted": 5, "declined": "<5", "expired": "<5",
         "withdrawn": 0,
     }  # fmt: skip
     assert body["members"] == {"active": 5, "total": 6}
-    assert body["revocations"]["total"] == 5
+    assert body["revocations"]["total"] is None  # 5 would make each of the five "<5"s a 1
     assert set(body["revocations"]["by_category"].values()) == {"<5"}
     requests = body["requests"]
-    assert requests["received"] == 5 and requests["decisions"] == 5
+    assert requests["received"] is None and requests["decisions"] == 5
     assert requests["outcomes"]["approved"] == "<5"
     assert requests["outcomes"]["rejected"] == 0
+    assert requests["deemed_approved"] == requests["outcomes"]["deemed_approved"] == "<5"
     assert requests["decided_within_deadline"] == "<5"
     # 3 of 5 would tell the masked count: withheld. Five decisions are enough for the hours.
     assert requests["share_decided_within_deadline"] is None
     assert requests["median_hours_to_decision"] == 30.0
     assert requests["p90_hours_to_decision"] == 89.2
     assert body["appeals"] == {
-        "filed": "<5", "pending": 0, "decided": "<5", "granted": "<5", "upheld": 0,
+        "filed": None, "pending": 0, "decided": None, "granted": "<5", "upheld": 0,
         "share_granted": None,
     }  # fmt: skip
     assert [(c["code"], c["citations"]) for c in body["cited_clauses"]] == [
@@ -159,10 +168,16 @@ def test_a_cohort_report_masks_counts_from_1_to_4_but_not_0_or_5(dataset, api_cl
         ("P2", "<5"),
     ]
     money = body["money"]
+    # Two artists paid, one artist for each kind credited: no amount is shown.
     assert money["paid"] == [
-        {"currency": "USD", "amount_minor": 57000, "median_per_paid_artist_minor": 28500}
-    ]  # money is not a count: never masked
-    assert money["credited_total"] == [{"currency": "USD", "amount_minor": 57000}]
+        {"currency": "USD", "amount_minor": None, "median_per_paid_artist_minor": None}
+    ]
+    credited = {row["kind"]: row["amount_minor"] for row in money["credited_by_kind"]}
+    assert credited == {
+        "feedback_session": None, "bug_report": None, "red_team_finding": 0,
+        "marketing_use": None, "approved_output": 0, "stipend": 0, "adjustment": 0,
+    }  # fmt: skip
+    assert money["credited_total"] == [{"currency": "USD", "amount_minor": None}]
     assert (money["artists_paid"], money["artists"], money["share_of_artists_paid"]) == (
         "<5",
         6,
@@ -175,12 +190,16 @@ def test_a_small_cohort_shows_its_own_pause_and_the_programs(dataset, api_client
     body = report(api_client, cohort_id=dataset.borealis.id)
 
     assert body["members"] == {"active": "<5", "total": "<5"}
-    assert body["invitations"]["sent"] == "<5"
+    assert body["invitations"]["sent"] is None
+    assert body["invitations"]["pending"] == body["invitations"]["withdrawn"] == "<5"
     assert body["revocations"]["total"] == 0
     assert body["requests"]["received"] == 0
     assert body["requests"]["median_hours_to_decision"] is None
     assert [p["reason"] for p in body["pauses"]] == [COHORT_PAUSE_REASON, PROGRAM_PAUSE_REASON]
-    assert body["money"]["paid"][0]["amount_minor"] == 20000
+    assert body["money"]["paid"] == [
+        {"currency": "USD", "amount_minor": None, "median_per_paid_artist_minor": None}
+    ]  # one artist's payout
+    assert body["money"]["credited_total"] == [{"currency": "USD", "amount_minor": None}]
 
 
 def test_the_report_lists_open_and_closed_cohorts_but_not_drafts(dataset, api_client):
@@ -264,3 +283,30 @@ def test_the_number_of_queries_does_not_grow_with_cohorts(db, api_client):
     assert _statements(api_client) == few
     assert _statements(api_client, cohort_id=aurora.id) == few
     assert 10 <= few <= 15, few
+
+
+def test_a_draft_cohorts_pause_is_listed_without_its_name_or_reason(dataset, api_client):
+    """The pause counts, with its dates and duration; what it says about the unannounced
+    cohort does not leave the program."""
+    now = utcnow()
+    PauseFactory(
+        scope="cohort",
+        cohort=dataset.draft,
+        reason="Secret draft cohort: vendor Orion onboarding.",
+        started_at=now - hours(30),
+        ended_at=now - hours(27),
+    )
+
+    body = report(api_client)
+
+    assert len(body["pauses"]) == 3
+    draft = body["pauses"][-1]
+    assert draft["scope"] == "cohort"
+    assert draft["cohort_name"] is None and draft["reason"] is None
+    assert draft["duration_hours"] == 3.0 and draft["ended_at"] is not None
+    assert "Orion" not in json.dumps(body) and "Secret draft cohort" not in json.dumps(body)
+    # Public cohorts' pauses keep their names and reasons; cohort reports never list it.
+    assert body["pauses"][0]["cohort_name"] == "Borealis"
+    assert body["pauses"][0]["reason"] == COHORT_PAUSE_REASON
+    for cohort in (dataset.aurora, dataset.borealis):
+        assert len(report(api_client, cohort_id=cohort.id)["pauses"]) < 3

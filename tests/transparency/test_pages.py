@@ -9,8 +9,9 @@ import pytest
 
 from access_program.audit.service import head
 from access_program.db import db as _db
-from tests.factories import MembershipFactory, UserFactory
-from tests.transparency import COHORT_PAUSE_REASON, PROGRAM_PAUSE_REASON
+from access_program.db import utcnow
+from tests.factories import MembershipFactory, PauseFactory, UserFactory
+from tests.transparency import COHORT_PAUSE_REASON, PROGRAM_PAUSE_REASON, hours
 
 URL = "/transparency"
 SUMMARY_ROW = re.compile(
@@ -118,7 +119,7 @@ def test_a_cohort_page_masks_small_counts(dataset, client):
 
     assert "<h1>Aurora</h1>" in page
     assert "shown as\n  “&lt;5”" in page or "“&lt;5”" in page
-    assert rows["Invitations sent"] == "10"
+    assert rows["Invitations sent"] == "Not shown (would reveal a count under 5)"
     assert rows["Accepted"] == "5"
     assert rows["Declined"] == "<5"
     assert rows["Still pending"] == "<5"
@@ -130,9 +131,13 @@ def test_a_cohort_page_masks_small_counts(dataset, client):
     assert rows["Artists paid"] == "<5 of 6"
     table = table_rows(page)
     assert ["Misconduct", "<5"] in table
-    assert ["Total", "5"] in table  # revocations
+    assert ["Total", "Not shown (would reveal a count under 5)"] in table  # revocations
     assert ["P1", "No real people", "<5"] in table
-    assert ["USD", "$570.00", "$285.00"] in table  # money is not masked
+    paid = "Not shown (fewer than 5 artists paid)"
+    assert ["USD", paid, paid] in table  # two artists paid
+    credit = "Not shown (would single out fewer than 5 artists)"
+    assert ["Marketing use", credit] in table and ["Total", credit] in table
+    assert ["Stipend", "$0.00"] in table
     assert PROGRAM_PAUSE_REASON in page and COHORT_PAUSE_REASON not in page
 
 
@@ -170,3 +175,31 @@ def test_the_audit_head_hash_is_the_chains(dataset, client):
 
     assert f'<code class="mono" data-head-hash>{head_hash}</code>' in page
     assert summary(page)["Events"] == str(seq)
+
+
+def test_a_draft_cohorts_pause_shows_dates_but_no_name_or_reason(dataset, client):
+    now = utcnow()
+    PauseFactory(
+        scope="cohort",
+        cohort=dataset.draft,
+        reason="Vendor Orion onboarding.",
+        started_at=now - hours(30),
+        ended_at=now - hours(27),
+    )
+
+    page = get(client)
+
+    assert "Orion" not in page and "Secret draft cohort" not in page
+    (row,) = [row for row in table_rows(page) if "3 h 0 min" in row]
+    assert row[:2] == [
+        "A cohort not yet announced",
+        "Not published: the cohort is not yet announced",
+    ]
+
+
+def test_a_cohort_page_withholds_money_resting_on_few_artists(dataset, client):
+    table = table_rows(get(client, {"cohort_id": dataset.borealis.id}))
+
+    paid = "Not shown (fewer than 5 artists paid)"
+    assert ["USD", paid, paid] in table  # one artist's payout
+    assert ["Stipend", "Not shown (would single out fewer than 5 artists)"] in table
