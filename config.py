@@ -53,6 +53,9 @@ class Config:
     #: Seconds a payout's lease lasts while one executor calls Stripe for it; unset: worked out
     #: from the timeout and retries above (long enough for every retry of every call).
     PAYOUT_CLAIM_SECONDS = os.environ.get("PAYOUT_CLAIM_SECONDS")
+    #: Proxies in front of the app that set X-Forwarded-For/-Proto/-Host (werkzeug's ProxyFix);
+    #: 0 trusts none. Rate limits and the audit trail's addresses use the client's address.
+    TRUSTED_PROXY_HOPS = int(os.environ.get("TRUSTED_PROXY_HOPS", "0"))
     TESTING = False
 
 
