@@ -10,9 +10,10 @@ paid with its transfer id and a balance of $0.00.
 from __future__ import annotations
 
 import re
-import time
+import threading
 
 import pytest
+from flask import request, request_finished
 
 from access_program.db import unit_of_work
 from access_program.payouts.emulator import EmulatorServer
@@ -69,19 +70,28 @@ def test_artist_is_paid_through_stripe_after_onboarding_and_an_accepted_bug_repo
     artist.goto(f"{base}/money")
     artist.get_by_role("button", name="Set up payouts").click()
     artist.get_by_role("heading", name="Express onboarding").wait_for()
-    artist.get_by_role("button", name="Complete onboarding").click()
-    artist.wait_for_url(re.compile(r"/payouts/setup/return$"))
-    artist.get_by_text("We'll confirm when Stripe tells us").first.wait_for()
+    # Readiness comes from the webhook, not the redirect: wait until the app has committed the
+    # emulator's account.updated delivery, then the money page must say ready.
+    webhook_answered = threading.Event()
 
-    # Readiness comes from the webhook, not the redirect: poll the money page.
-    status = artist.get_by_test_id("payout-account-status")
-    deadline = time.monotonic() + WEBHOOK_WAIT_SECONDS
-    while True:
-        artist.goto(f"{base}/money")
-        if "ready" in status.inner_text():
-            break
-        assert time.monotonic() < deadline, "account.updated never made the account ready"
-        time.sleep(0.2)
+    def on_request_finished(sender, response, **extra):
+        if request.path != "/webhooks/stripe" or response.status_code != 200:
+            return
+        event = request.get_json(silent=True) or {}
+        account = event.get("data", {}).get("object", {})
+        if event.get("type") == "account.updated" and account.get("payouts_enabled"):
+            webhook_answered.set()
+
+    request_finished.connect(on_request_finished, stripe_world.app)
+    try:
+        artist.get_by_role("button", name="Complete onboarding").click()
+        artist.wait_for_url(re.compile(r"/payouts/setup/return$"))
+        artist.get_by_text("We'll confirm when Stripe tells us").first.wait_for()
+        assert webhook_answered.wait(WEBHOOK_WAIT_SECONDS), "account.updated never arrived"
+    finally:
+        request_finished.disconnect(on_request_finished, stripe_world.app)
+    artist.goto(f"{base}/money")
+    assert "ready" in artist.get_by_test_id("payout-account-status").inner_text()
 
     # Propose a bug report.
     artist.get_by_label("What did you do?").select_option("bug_report")

@@ -6,12 +6,14 @@ request in that thread, so every request has its own session and connection, as 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
+from flask import request, request_finished
 
 from access_program.access.models import Grant
 from access_program.accounts import service as accounts
@@ -34,18 +36,46 @@ pytestmark = pytest.mark.postgres
 NEW_PASSWORD = "a long enough password"
 
 
-@pytest.fixture
-def widen_race(monkeypatch):
-    """Hold each invitation a moment between counting the seats and writing its row, so that
-    without the cohort row lock concurrent requests would all see the same free seats."""
-    count_seats = service._seats_taken
+#: The twelve invitations of the capacity race.
+RACERS = 12
 
-    def slow_count(cohort):
+
+def _row_lock_waiters(engine: sa.Engine) -> int:
+    """Backends of this database waiting for a row lock (not the audit chain's advisory lock)."""
+    with engine.connect() as connection:
+        return connection.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple')"
+            )
+        )
+
+
+def _until(condition, seconds: float = 10.0) -> None:
+    """Wait for a state of the race, not for an amount of time: re-check ``condition`` as the
+    other requests move on, for at most ``seconds`` (then the request simply goes on)."""
+    deadline = time.monotonic() + seconds
+    moved = threading.Event()
+    while not condition() and time.monotonic() < deadline:
+        moved.wait(0.002)
+
+
+@pytest.fixture
+def widen_race(monkeypatch, committed_db):
+    """Hold each invitation between counting the seats and writing its row until every other
+    racing request has counted too or is waiting for a row lock. Without the cohort row lock
+    all twelve count the same free seats before any writes (the race happens every time);
+    with it, the others are queued on the lock and each request goes on at once."""
+    count_seats = service._seats_taken
+    counted = []
+
+    def held_count(cohort):
         taken = count_seats(cohort)
-        time.sleep(0.05)
+        counted.append(taken)
+        _until(lambda: len(counted) + _row_lock_waiters(committed_db.engine) >= RACERS)
         return taken
 
-    monkeypatch.setattr(service, "_seats_taken", slow_count)
+    monkeypatch.setattr(service, "_seats_taken", held_count)
 
 
 def _admin_headers() -> dict[str, str]:
@@ -86,7 +116,8 @@ def test_twelve_concurrent_invitations_fill_five_free_seats_exactly(app, committ
     cohort_id = cohort.id
     url = f"/api/v1/cohorts/{cohort_id}/invitations"
     calls = [
-        ("post", url, {"emails": [f"artist{n}@example.org"]}, _admin_headers()) for n in range(12)
+        ("post", url, {"emails": [f"artist{n}@example.org"]}, _admin_headers())
+        for n in range(RACERS)
     ]
     db.session.commit()
 
@@ -206,12 +237,21 @@ def test_closing_a_cohort_while_its_invitations_and_grants_change_does_not_deadl
 def test_an_edit_racing_a_publication_never_changes_published_terms(app, committed_db, monkeypatch):
     db = committed_db
     apply_content = service._apply_terms_content
+    published: set[int] = set()
 
-    def slow_apply(*args, **kwargs):
-        time.sleep(0.05)
-        return apply_content(*args, **kwargs)
+    def note_publication(sender, response, **extra):
+        match = re.fullmatch(r"/api/v1/terms/(\d+)/publish", request.path)
+        if match:
+            published.add(int(match.group(1)))
 
-    monkeypatch.setattr(service, "_apply_terms_content", slow_apply)
+    def held_apply(terms, *args, **kwargs):
+        # Let the publication of the same terms finish first, unless it is queued behind this
+        # edit's row lock: without the lock the edit would then write into published terms.
+        _until(lambda: terms.id in published or _row_lock_waiters(db.engine) > 0)
+        return apply_content(terms, *args, **kwargs)
+
+    monkeypatch.setattr(service, "_apply_terms_content", held_apply)
+    request_finished.connect(note_publication, app)
     drafts = [TermsFactory(draft=True) for _ in range(3)]
     edit = {k: v for k, v in terms_body().items() if k != "label"}
     calls = []
@@ -220,7 +260,10 @@ def test_an_edit_racing_a_publication_never_changes_published_terms(app, committ
         calls.append(("post", f"/api/v1/terms/{terms.id}/publish", None, _admin_headers()))
     db.session.commit()
 
-    results = _in_parallel(app, calls)
+    try:
+        results = _in_parallel(app, calls)
+    finally:
+        request_finished.disconnect(note_publication, app)
 
     assert all(status in (200, 409) for status, _ in results), results
     assert all(status == 200 for status, _ in results[1::2]), results
