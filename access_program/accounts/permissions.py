@@ -79,10 +79,16 @@ def authenticated(token: BearerToken | None, scope: Scope | None = None) -> Prin
     ``scope``."""
     if token is None:
         raise Unauthorized("The token is unknown, expired or revoked.", code="invalid_token")
-    if scope is not None and not token.has_scope(scope):
-        raise Forbidden(f"This token lacks the {scope!r} scope.", code="missing_scope")
+    if scope is not None:
+        require_scope(token, scope)
     principal = request.environ[PRINCIPAL_KEY] = Principal(token)
     return principal
+
+
+def require_scope(token: BearerToken, scope: Scope) -> None:
+    """403 unless the token holds ``scope``."""
+    if not token.has_scope(scope):
+        raise Forbidden(f"This token lacks the {scope!r} scope.", code="missing_scope")
 
 
 ROLE_RANK = {Role.ARTIST: 0, Role.STAFF: 1, Role.ADMIN: 2}
@@ -95,8 +101,7 @@ def api_auth(role: Role | None = None, *, scope: Scope = Scope.API) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             principal = bearer_principal()
-            if not principal.token.has_scope(scope):
-                authenticated(principal.token, scope)
+            require_scope(principal.token, scope)
             if role is not None:
                 user = principal.user
                 if user is None or ROLE_RANK[Role(user.role)] < ROLE_RANK[role]:
