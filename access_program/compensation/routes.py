@@ -28,6 +28,7 @@ from access_program.compensation.forms import (
 from access_program.compensation.models import ContributionKind, ContributionStatus
 from access_program.db import db
 from access_program.errors import DomainError, Forbidden
+from access_program.forms import form_errors, invalid_form_status
 from access_program.pagination import paginate
 from access_program.payouts import accounts
 from access_program.payouts import service as payouts
@@ -50,18 +51,6 @@ ACCOUNT_WORDS = {
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def form_errors(form, exc: DomainError) -> None:
-    """A service refusal next to the fields it names; one no field owns is flashed."""
-    placed = False
-    for name, messages in (exc.details or {}).items():
-        field = form._fields.get(name)
-        if field is not None and isinstance(messages, list):
-            field.errors = [*field.errors, *(str(m) for m in messages)]
-            placed = True
-    if not placed:
-        flash(exc.message, "error")
 
 
 def _artist() -> User:
@@ -129,7 +118,7 @@ def propose():
     user = _artist()
     form = ContributionForm()
     if not form.validate_on_submit():
-        return _money_page(user, form, 400 if form.csrf_token.errors else 422)
+        return _money_page(user, form, invalid_form_status(form))
     kind = form.kind.data
     try:
         contribution = service.propose_contribution(
@@ -282,7 +271,7 @@ def decline(contribution_id: int):
             )
             return redirect(url_for("compensation.staff_contributions"), code=303)
     elif form.is_submitted():
-        status = 400 if form.csrf_token.errors else 422
+        status = invalid_form_status(form)
     return render_template(
         "compensation/decline.html",
         contribution=contribution,
@@ -329,7 +318,7 @@ def new_feedback_session():
             )
             return redirect(url_for("compensation.new_feedback_session"), code=303)
     elif form.is_submitted():
-        status = 400 if form.csrf_token.errors else 422
+        status = invalid_form_status(form)
     return render_template("compensation/feedback_session.html", form=form), status
 
 
@@ -371,7 +360,7 @@ def new_marketing_use():
             )
             return redirect(url_for("compensation.new_marketing_use"), code=303)
     elif form.is_submitted():
-        status = 400 if form.csrf_token.errors else 422
+        status = invalid_form_status(form)
     return render_template("compensation/marketing_use.html", form=form), status
 
 
@@ -423,5 +412,5 @@ def new_adjustment():
                 )
                 return redirect(url_for("compensation.new_adjustment"), code=303)
     elif form.is_submitted():
-        status = 400 if form.csrf_token.errors else 422
+        status = invalid_form_status(form)
     return render_template("compensation/adjustment.html", form=form), status

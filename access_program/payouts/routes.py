@@ -12,6 +12,7 @@ from access_program.accounts.permissions import page_user, role_required
 from access_program.cohorts.models import Cohort
 from access_program.db import db
 from access_program.errors import DomainError, Forbidden
+from access_program.forms import form_errors, invalid_form_status
 from access_program.pagination import paginate
 from access_program.payouts import accounts, service
 from access_program.payouts.forms import CancelRunForm, RunForm
@@ -101,16 +102,13 @@ def create_run():
     form = RunForm()
     form.cohort_id.choices = _cohort_choices()
     if not form.validate_on_submit():
-        return _runs_page(form, 400 if form.csrf_token.errors else 422)
+        return _runs_page(form, invalid_form_status(form))
     cohort_id = form.cohort_id.data
     try:
         cohort = service.get_cohort_for_run(int(cohort_id) if cohort_id else None)
         run = service.create_run(page_user(), cohort)
     except DomainError as exc:
-        for messages in (exc.details or {}).values():
-            form.cohort_id.errors = [*form.cohort_id.errors, *messages]
-        if not exc.details:
-            flash(exc.message, "error")
+        form_errors(form, exc)
         return _runs_page(form, exc.status)
     flash(f"Payout run {run.id} opened. Check the preview before you execute it.", "success")
     return redirect(url_for("payouts.run_detail", run_id=run.id), code=303)
@@ -157,7 +155,7 @@ def cancel(run_id: int):
     run = service.get_run(run_id)
     form = CancelRunForm()
     if not form.validate_on_submit():
-        return _run_page(run, 400 if form.csrf_token.errors else 422, form)
+        return _run_page(run, invalid_form_status(form), form)
     try:
         service.cancel_run(page_user(), run, form.reason.data or "")
     except DomainError as exc:
