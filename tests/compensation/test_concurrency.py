@@ -5,7 +5,6 @@ once."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -16,35 +15,13 @@ from access_program.audit.models import AuditEvent
 from access_program.audit.service import Actor, verify_chain
 from access_program.compensation import service
 from access_program.compensation.models import Contribution, LedgerEntry
-from access_program.db import unit_of_work, utcnow
+from access_program.db import utcnow
 from access_program.reviews.models import Submission
 from tests.compensation import member
 from tests.factories import SubmissionFactory, UserFactory
+from tests.helpers import at_once
 
 pytestmark = pytest.mark.postgres
-
-
-def at_once(app, calls: list[Callable[[], object]]) -> list[object]:
-    """Run each call in its own thread, app context and unit of work, released together."""
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-
-    def run(i: int, call: Callable[[], object]) -> None:
-        with app.app_context():
-            barrier.wait(timeout=10)
-            try:
-                with unit_of_work():
-                    results[i] = call()
-            except Exception as exc:  # reported, so the test fails with the cause
-                results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a racing call hung"
-    return results
 
 
 def count(db, query) -> int:
@@ -58,7 +35,7 @@ def test_two_stipend_runs_at_once_credit_each_member_once(app, committed_db):
     db.session.commit()
     month = utcnow().strftime("%Y-%m")
 
-    results = at_once(app, [lambda: service.accrue_stipends(month)] * 3)
+    results = at_once(app, [lambda: service.accrue_stipends(month)] * 3, in_unit_of_work=True)
 
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(r.credited for r in results) == len(artists)
@@ -91,7 +68,7 @@ def test_two_staff_accepting_one_contribution_at_once_credit_it_once(app, commit
 
         return call
 
-    results = at_once(app, [accept(t) for t in tokens])
+    results = at_once(app, [accept(t) for t in tokens], in_unit_of_work=True)
 
     assert sorted(results) == [200, 409]
     assert count(db, sa.select(LedgerEntry)) == 1
@@ -110,7 +87,7 @@ def test_two_approvals_credit_the_approved_output_fee_once(app, committed_db):
         found = service.credit_approved_output(db.session.get(Submission, sid))
         return found.id if found else None
 
-    results = at_once(app, [credit, credit])
+    results = at_once(app, [credit, credit], in_unit_of_work=True)
 
     assert not [r for r in results if isinstance(r, Exception)], results
     assert results[0] == results[1] is not None

@@ -6,7 +6,6 @@ Whatever the interleaving: exactly one stored event per id, one effect, every an
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -20,7 +19,7 @@ from access_program.outbox.models import OutboxMessage
 from access_program.payouts.emulator import EmulatorServer
 from access_program.payouts.models import Payout, PayoutAccount, WebhookEvent
 from tests.factories import UserFactory
-from tests.helpers import audit_count
+from tests.helpers import at_once, audit_count
 
 from .conftest import WEBHOOK_SECRET
 from .test_webhooks import AMOUNT, onboarded_account, paid_payout, reversal_event, sign
@@ -42,28 +41,6 @@ def stripe_app(app: Flask, stripe_emulator: EmulatorServer) -> Iterator[Flask]:
     )
     yield app
     app.config.update(saved)
-
-
-def at_once(app: Flask, calls: list[Callable[[], object]]) -> list[object]:
-    """Run each call in its own thread and app context, released together by a barrier."""
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-
-    def run(i: int, call: Callable[[], object]) -> None:
-        with app.app_context():
-            barrier.wait(timeout=10)
-            try:
-                results[i] = call()
-            except Exception as exc:  # reported, so the test fails with the cause
-                results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a delivery hung"
-    return results
 
 
 def delivery(app: Flask, body: bytes, signature: str) -> Callable[[], tuple[int, dict]]:

@@ -7,7 +7,6 @@ lapses exactly once.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -20,6 +19,7 @@ from access_program.db import unit_of_work
 from access_program.reviews import service
 from access_program.reviews.models import Decision, DecisionState, Status, Submission
 from tests.factories import CohortFactory, MembershipFactory, SubmissionFactory, UserFactory
+from tests.helpers import at_once
 
 pytestmark = pytest.mark.postgres
 
@@ -29,28 +29,6 @@ URL = "/api/v1/submissions"
 
 def token_for(user) -> str:
     return accounts.create_token(Actor.system("test"), user=user)[1]
-
-
-def at_once(app, calls: list[Callable[[], object]]) -> list[object]:
-    """Run each call in its own thread and app context, released together by a barrier."""
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-
-    def run(i: int, call: Callable[[], object]) -> None:
-        with app.app_context():
-            barrier.wait(timeout=10)
-            try:
-                results[i] = call()
-            except Exception as exc:  # reported, so the test fails with the cause
-                results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a racing call hung"
-    return results
 
 
 def post(app, token: str, url: str, body: dict | None = None) -> Callable[[], tuple[int, dict]]:
